@@ -19,8 +19,29 @@ TICK_TOLERANCE = 1.0          # [ticks] rounding of tuplet moments to integer MI
 GRACE_WINDOW = Fraction(1, 4)  # [whole notes] how far before its main moment a grace note may sound
 
 
-def match_heads(heads: list[HeadInfo], notes: list[Note], tempo: TempoMap) -> list[dict]:
-    """One dict per notehead: ``status`` in {matched, tie, unmatched} and the matched ``onset_tick``."""
+def midi_origin_shift(heads: list[HeadInfo], notes: list[Note], tempo: TempoMap) -> float:
+    """[ticks] added to every moment before looking it up in LilyPond's MIDI.
+
+    With grace notes before the first beat, the MIDI file starts with them and the main notes
+    sound later by however long LilyPond plays the graces. The shift is the MIDI onset among the
+    first quarter of a whole note that makes the most of the first 64 main noteheads match exactly.
+    """
+    if not any(h.moment == 0 and h.grace < 0 for h in heads):
+        return 0.0
+    main = sorted((h for h in heads if h.grace == 0), key=lambda h: h.moment)[:64]
+    onsets = {(n.pitch, n.onset_tick) for n in notes}
+    limit = tempo.moment_to_tick(GRACE_WINDOW)
+    candidates = sorted({n.onset_tick for n in notes if n.onset_tick <= limit})
+
+    def hits(shift):
+        return sum((h.pitch, round(tempo.moment_to_tick(h.moment) + shift)) in onsets for h in main)
+    return float(max(candidates, key=lambda c: (hits(c), -c), default=0))
+
+
+def match_heads(heads: list[HeadInfo], notes: list[Note], tempo: TempoMap, shift: float = 0.0) -> list[dict]:
+    """One dict per notehead: ``status`` in {matched, tie, unmatched} and the matched ``onset_tick``.
+
+    ``shift`` [ticks] is added to every moment (see :func:`midi_origin_shift`)."""
     onsets: dict[int, list[int]] = defaultdict(list)
     spans: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for n in notes:
@@ -30,7 +51,7 @@ def match_heads(heads: list[HeadInfo], notes: list[Note], tempo: TempoMap) -> li
         v.sort()
     rows = []
     for h in heads:
-        tick = tempo.moment_to_tick(h.moment)
+        tick = tempo.moment_to_tick(h.moment) + shift
         cand = onsets.get(h.pitch, [])
         found = None
         if h.grace != 0:

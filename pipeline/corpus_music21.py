@@ -18,29 +18,24 @@ from pathlib import Path
 from pipeline.errors import PieceError
 
 
+SCORE_SUFFIXES = (".mxl", ".krn", ".xml", ".musicxml")
+
+
+def is_chorale(corpus_path: str) -> bool:
+    """``bach/bwv2.6`` (a chorale, reduced to a grand staff) vs ``bach/bwv846.mxl`` (a keyboard work)."""
+    return corpus_path.startswith("bach/bwv") and Path(corpus_path).suffix not in SCORE_SUFFIXES
+
+
 def piece_name(corpus_path: str) -> str:
     """``joplin/maple_leaf_rag.mxl`` -> ``music21__joplin__maple_leaf_rag`` (MSMD-like composer__opus__file)."""
     path = Path(corpus_path)
-    if path.suffix in (".mxl", ".krn", ".xml", ".musicxml"):
+    if path.suffix in SCORE_SUFFIXES:
         path = path.with_suffix("")
     parts = path.parts
-    if corpus_path.startswith("bach/bwv"):  # chorales: bach/bwv2.6 -> bach__chorales__bwv2-6
+    if is_chorale(corpus_path):  # chorales: bach/bwv2.6 -> bach__chorales__bwv2-6
         parts = ("bach", "chorales", parts[-1])
     opus = parts[1] if len(parts) > 2 else parts[-1]
     return "__".join(re.sub(r"[^A-Za-z0-9_-]", "-", x) for x in (parts[0], opus, parts[-1]))
-
-
-def chorale_paths(n: int) -> list[str]:
-    """The first ``n`` four-part Bach chorales in BWV order (music21 corpus paths, without suffix)."""
-    from music21 import corpus
-    out = []
-    for path in corpus.chorales.Iterator(numberingSystem="bwv", returnType="filename"):
-        if n <= len(out):
-            break
-        score = corpus.parse(path)
-        if len(score.parts) == 4:
-            out.append(path)
-    return out
 
 
 def _grand_staff_chorale(path: str):
@@ -73,7 +68,7 @@ def write_source(corpus_path: str, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        src = Path(str(corpus.getWork(corpus_path))) if not corpus_path.startswith("bach/bwv") else None
+        src = None if is_chorale(corpus_path) else Path(str(corpus.getWork(corpus_path)))
         if src is not None and src.suffix in (".mxl", ".xml", ".musicxml"):
             xml = tmp / ("in" + src.suffix)
             shutil.copy(src, xml)
@@ -103,9 +98,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, type=Path, help="output folder")
     args = ap.parse_args(argv)
     try:
-        write_source(args.work, args.out)
+        try:
+            write_source(args.work, args.out)
+        except PieceError:
+            raise
+        except Exception as e:  # music21 raises many exception types on bad input
+            raise PieceError("music21 conversion failed", f"{type(e).__name__}: {e}") from e
     except PieceError as e:
         print(f"[music21_source] {args.work}: {e}", file=sys.stderr)
+        args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "FAILED").write_text(str(e) + "\n")
     return 0
 

@@ -25,7 +25,7 @@ import pandas as pd
 from PIL import Image
 
 from pipeline import constants as C
-from pipeline.alignment import alignment_report, match_heads, monotonic_violations
+from pipeline.alignment import alignment_report, match_heads, midi_origin_shift, monotonic_violations
 from pipeline.errors import PieceError
 from pipeline.layout import render_pages, system_boxes, system_strip
 from pipeline.midi import read_midi
@@ -86,6 +86,7 @@ def _analyse(run, out: Path, cfg: dict, norm: dict, timer: Timer) -> dict:
         sys_rows, strips, offset = [], [], 0
         staff_ext = {k: (min(s.x0 for s in staves if s.system == k), max(s.x1 for s in staves if s.system == k))
                      for k in range(n_sys)}
+        shift = midi_origin_shift(heads, notes, tempo)
         starts = {s.system: s.start for s in staves}
         ends = {s.system: s.end for s in staves}
         for k, box in enumerate(boxes):
@@ -94,11 +95,11 @@ def _analyse(run, out: Path, cfg: dict, norm: dict, timer: Timer) -> dict:
             sys_rows.append({"system": k, "page": box.page + 1, "top": box.top, "bottom": box.bottom,
                              "left": box.left, "right": box.right, "x0": offset, "x1": offset + strip.shape[1],
                              "start_moment": str(starts[k]), "end_moment": str(ends[k]),
-                             "start_s": tempo.time(tempo.moment_to_tick(starts[k]))})
+                             "start_s": tempo.time(tempo.moment_to_tick(starts[k]) + (shift if k else 0))})
             offset += strip.shape[1]
         unrolled = np.concatenate(strips, axis=1)
 
-        matches = match_heads(heads, notes, tempo)
+        matches = match_heads(heads, notes, tempo, shift)
         head_rows = []
         for h, m in zip(heads, matches):
             box, (sx0, sx1), row = boxes[h.system], staff_ext[h.system], sys_rows[h.system]

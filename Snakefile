@@ -1,0 +1,25 @@
+# scorelink: audio–sheet-music passage retrieval, from LilyPond sources to results.
+# Thin entry point: every stage lives in workflow/rules/<stage>.smk and calls `python -m pipeline.<stage>`.
+from snakemake.utils import min_version
+
+min_version("9.20")
+
+
+configfile: "params.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/sources.smk"
+include: "workflow/rules/engrave.smk"
+include: "workflow/rules/render.smk"
+include: "workflow/rules/passages.smk"
+include: "workflow/rules/dataset.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,96 @@
+"""Stage ``dataset``: gather every piece into per-split tables, the quarantine table and counts.
+
+Writes ``OUT/<split>/{pieces,performances,passages,snippets}.csv`` (arrays stay per piece:
+``data/pieces/<piece>/score/unrolled.png`` and ``.../audio/spec/<performance>.npy``; the
+tables give their paths relative to the project root), ``OUT/quarantine.csv`` (piece, split,
+stage, reason, detail) and ``OUT/summary.json`` (counts per split and per quarantine reason).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.corpus import SPLITS, piece_index
+from pipeline.params import add_params_argument, from_args
+from pipeline.stage import read_status, write_json
+
+STAGES = ("score", "audio", "passages")
+
+
+def gather(pieces_root: Path, index) -> dict:
+    """Concatenate the per-piece outputs; returns {split: {table: DataFrame}}, quarantine, summary."""
+    tables = {s: {"pieces": [], "performances": [], "passages": [], "snippets": []} for s in SPLITS}
+    quarantine = [{"piece": n, "split": s, "stage": "index", "reason": "not in corpus",
+                   "detail": "listed in the split file but not found"} for n, s in index.missing]
+    for p in index.pieces:
+        root = pieces_root / p.name
+        status = {k: read_status(root / k) for k in STAGES}
+        failed = next((status[k] for k in STAGES if not status[k]["ok"]), None)
+        if failed is not None:
+            first = next(status[k] for k in STAGES if not status[k]["ok"] and "(from stage" not in status[k].get("detail", ""))
+            quarantine.append({"piece": p.name, "split": p.split, "stage": first["stage"],
+                               "reason": first["reason"], "detail": first.get("detail", "")})
+            continue
+        t = tables[p.split]
+        score = status["score"]
+        t["pieces"].append(pd.DataFrame([{"piece": p.name, "systems": score["systems"], "pages": score["pages"],
+                                           "noteheads": score["noteheads"], "duration_s": score["duration_s"],
+                                           "unrolled": f"{root / 'score' / 'unrolled.png'}"}]))
+        perf = pd.read_csv(root / "audio" / "performances.csv")
+        perf.insert(0, "piece", p.name)
+        perf["spec"] = [f"{root / 'audio' / 'spec' / (x + '.npy')}" for x in perf.performance]
+        t["performances"].append(perf)
+        for name in ("passages", "snippets"):
+            df = pd.read_csv(root / "passages" / f"{name}.csv")
+            df.insert(0, "piece", p.name)
+            t[name].append(df)
+    out = {}
+    for split, tabs in tables.items():
+        out[split] = {k: (pd.concat(v, ignore_index=True) if v else pd.DataFrame()) for k, v in tabs.items()}
+    q = pd.DataFrame(quarantine, columns=["piece", "split", "stage", "reason", "detail"])
+    return out, q
+
+
+def summarize(out: dict, q: pd.DataFrame) -> dict:
+    summary = {"splits": {}, "quarantined": {"total": len(q), "by_reason": dict(sorted(Counter(q.reason).items()))}}
+    for split, t in out.items():
+        perf = t["performances"]
+        summary["splits"][split] = {
+            "pieces": len(t["pieces"]),
+            "systems": int(t["pieces"].systems.sum()) if len(t["pieces"]) else 0,
+            "performances": len(perf),
+            "passages": len(t["passages"]),
+            "snippet_pairs": len(t["snippets"]),
+            "audio_hours": round(float(perf.duration_s.sum()) / 3600, 4) if len(perf) else 0.0,
+            "quarantined": int((q.split == split).sum()),
+        }
+    return summary
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pieces-root", type=Path, default=Path("data/pieces"))
+    ap.add_argument("--out", type=Path, default=Path("data/dataset"))
+    add_params_argument(ap)
+    args = ap.parse_args(argv)
+    params = from_args(args)
+    out, q = gather(args.pieces_root, piece_index(params))
+    for split, tabs in out.items():
+        (args.out / split).mkdir(parents=True, exist_ok=True)
+        for name, df in tabs.items():
+            df.to_csv(args.out / split / f"{name}.csv", index=False)
+    q.to_csv(args.out / "quarantine.csv", index=False)
+    summary = summarize(out, q)
+    write_json(args.out / "summary.json", summary)
+    for split, s in summary["splits"].items():
+        print(f"[dataset] {split}: {s}", file=sys.stderr)
+    print(f"[dataset] quarantined: {summary['quarantined']}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One-command set-up on a fresh Debian (bookworm) machine: system packages + Python venv.
+# Idempotent: re-running only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+APT_PACKAGES=(lilypond fluidsynth fluid-soundfont-gm timgm6mb-soundfont opl3-soundfont csound-soundfont
+              musescore-general-soundfont-small python3-venv git)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+# torch first and pinned: an unpinned torch would pull several GB of CUDA packages
+.venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
+.venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
+echo "setup: done. Activate with: source .venv/bin/activate"

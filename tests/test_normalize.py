@@ -1,0 +1,43 @@
+import pytest
+
+from pipeline.errors import PieceError
+from pipeline.normalize import add_midi_to_printed_scores
+from pipeline.textscan import code_mask, find_blocks, iter_scores
+
+
+def test_midi_only_score_removed_and_printed_score_gets_midi():
+    src = r"""
+\score { \new PianoStaff << { c'1 } { c1 } >> \layout { } }
+\score { \unfoldRepeats { c'1 } \midi { } }
+"""
+    out, counts = add_midi_to_printed_scores(src)
+    assert counts == {"printed_scores": 1, "midi_only_removed": 1}
+    scores = list(iter_scores(find_blocks(out)))
+    assert len(scores) == 1
+    assert {c.keyword for c in scores[0].children} == {"layout", "midi"}
+    assert "unfoldRepeats" not in out.split("removed")[1]
+
+
+def test_score_without_layout_keeps_printing():
+    out, _ = add_midi_to_printed_scores(r"\score { { c'1 } }")
+    kinds = {c.keyword for c in next(iter_scores(find_blocks(out))).children}
+    assert kinds == {"layout", "midi"}
+
+
+def test_commented_midi_and_strings_are_not_code():
+    src = '\\score { { c\'1 } % \\midi { }\n %{ \\midi { } %} \\header { t = "\\midi {" } \\layout { } }'
+    out, counts = add_midi_to_printed_scores(src)
+    assert counts["printed_scores"] == 1
+    assert out.count("\\midi { }") == 3          # two in comments, one added
+    mask = code_mask(src)
+    assert not mask[src.index("% \\midi")]
+
+
+def test_scores_inside_book_are_found():
+    src = r"\book { \bookpart { \score { { c'1 } \layout { } } } }"
+    assert len(list(iter_scores(find_blocks(src)))) == 1
+
+
+def test_no_score_block_is_a_piece_error():
+    with pytest.raises(PieceError, match="no score block"):
+        add_midi_to_printed_scores(r"{ c'1 }")

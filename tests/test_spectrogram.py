@@ -1,0 +1,31 @@
+import numpy as np
+
+from pipeline import constants as C
+from pipeline.spectrogram import filter_center_frequencies, frame_signal, log_filterbank, log_frequencies, log_spectrogram
+
+
+def test_filterbank_matches_msmd_madmom_chain():
+    assert len(log_frequencies()) == 122          # 16 bands/octave, 30-6000 Hz
+    fb = log_filterbank()
+    assert fb.shape == (C.N_FFT_BINS, C.N_BINS) == (1024, 92)
+    np.testing.assert_allclose(fb.sum(axis=0), 1.0, rtol=1e-12)   # area-normalised filters
+    centres = filter_center_frequencies()
+    assert len(np.unique(centres)) == 92                            # unique filters
+    np.testing.assert_allclose(centres[[0, 1, 2, 45, -1]], [43.0664, 53.8330, 64.5996, 775.1953, 5673.9990], atol=1e-3)
+
+
+def test_framing_origin_future_and_frame_count():
+    x = np.arange(22050, dtype=np.float32)                    # 1 s
+    frames = frame_signal(x)
+    assert frames.shape == (20, 2048)                        # ceil(22050 / 1102.5)
+    assert frames[1, 0] == 1102 and frames[2, 0] == 2205      # frame i starts at int(i * hop)
+    assert frames[-1, -1] == 0                               # zero padding past the end
+
+
+def test_sine_peaks_in_its_band_and_is_log_scaled():
+    t = np.arange(2 * C.SAMPLE_RATE) / C.SAMPLE_RATE
+    spec = log_spectrogram(0.5 * np.sin(2 * np.pi * 440.0 * t).astype(np.float32))
+    assert spec.shape == (92, 40) and spec.dtype == np.float32
+    peak = filter_center_frequencies()[np.argmax(spec[:, 10])]
+    assert abs(peak - 440.0) < 15
+    assert spec.min() >= 0.0                                  # log10(1 + x) of magnitudes

@@ -1,0 +1,132 @@
+"""The real stage CLIs (LilyPond, fluidsynth) on the tiny Mutopia-layout corpus in tests/data."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TEST_MUTOPIA, as_json
+from pipeline.corpus import piece_index
+
+FTP = TEST_MUTOPIA / "ftp"
+
+
+def run_stage(module, *args):
+    return subprocess.run([sys.executable, "-m", f"pipeline.{module}", *map(str, args)], capture_output=True, text=True)
+
+
+def engrave(tmp_path, params, name):
+    piece = next(p for p in piece_index(params).pieces if p.name == name)
+    out = tmp_path / name / "score"
+    res = run_stage("engrave", "--piece", name, "--source", piece.source, "--main", piece.main, "--out", out,
+                    "--params-json", as_json(params, "engrave"))
+    assert res.returncode == 0, res.stderr
+    return out, json.loads((out / "status.json").read_text()), res.stderr
+
+
+def test_index_resolves_names_layouts_and_reports_absent(small_params, capsys):
+    idx = piece_index(small_params)
+    names = {p.name: p for p in idx.pieces}
+    assert set(names) == {"TestC__Op1__minuet", "TestC__Op2__broken", "TestC__Op2__trio", "TestC__Op2__silence",
+                          "TestC__Op2__lost", "TestC__Op1__rondo"}
+    assert names["TestC__Op1__rondo"].main == "rondo-lys/rondo.ly" and names["TestC__Op1__rondo"].split == "test"
+    assert idx.missing == [("TestC__Op9__ghost", "train")]
+    assert "TestC__Op9__ghost" in capsys.readouterr().err
+
+
+def test_discovery_without_split_file_keeps_keyboard_main_files(small_params):
+    small_params["corpus"]["splits"]["file"] = None
+    names = {p.name for p in piece_index(small_params).pieces}
+    assert "TestC__Op1__rondo" in names and "TestC__Op1__minuet" in names
+    assert not any("notes" in n for n in names)          # included files are not pieces
+
+
+def test_engrave_good_piece_exact_alignment(tmp_path, small_params):
+    out, status, _ = engrave(tmp_path, small_params, "TestC__Op1__rondo")
+    assert status["ok"] and status["systems"] >= 1
+    report = json.loads((out / "alignment.json").read_text())
+    assert report["passed"] and report["noteheads_matched_ratio"] == 1.0 and report["onsets_covered_ratio"] == 1.0
+    heads = pd.read_csv(out / "noteheads.csv")
+    assert (heads.grace != "0").sum() == 1 and heads.loc[heads.grace != "0", "status"].item() == "matched"
+    from PIL import Image
+    page = Image.open(out / "pages" / "01.png")
+    assert page.size == (835, 1181) and page.mode == "L"                 # A4 at 835 px wide
+    unrolled = np.array(Image.open(out / "unrolled.png"))
+    systems = pd.read_csv(out / "systems.csv")
+    assert unrolled.shape == (200, systems.x1.iloc[-1])
+    assert (heads.x >= 0).all() and (heads.x < unrolled.shape[1]).all()
+    # a matched notehead is drawn where we say it is: dark pixels in its column of the strip
+    for x in heads.x[heads.status == "matched"].head(10):
+        assert unrolled[:, int(round(x)) - 2:int(round(x)) + 3].min() < 100
+    for f in out.rglob("*"):
+        if f.is_file() and f.suffix in (".ly", ".ily", ".csv", ".json", ".log"):
+            assert str(FTP) not in f.read_text() and "/tmp" not in f.read_text(), f   # no absolute paths
+
+
+def test_engrave_midi_follows_printed_score(tmp_path, small_params):
+    out, status, _ = engrave(tmp_path, small_params, "TestC__Op1__minuet")
+    assert status["ok"] and status["midi_only_removed"] == 1   # the \unfoldRepeats MIDI score is dropped
+    from pipeline.midi import read_midi
+    notes, _ = read_midi(out / "score.midi")
+    heads = pd.read_csv(out / "noteheads.csv")
+    assert len(notes) == (heads.status == "matched").sum()    # repeats as printed: one onset per notehead
+
+
+@pytest.mark.parametrize("name,reason", [
+    ("TestC__Op2__broken", "lilypond failed"),
+    ("TestC__Op2__trio", "not a grand staff"),
+    ("TestC__Op2__silence", "no notes"),
+    ("TestC__Op2__lost", "missing include"),
+])
+def test_bad_pieces_are_quarantined_with_a_clear_message(tmp_path, small_params, name, reason):
+    out, status, stderr = engrave(tmp_path, small_params, name)
+    assert not status["ok"] and status["reason"] == reason and status["stage"] == "engrave"
+    assert name in stderr and "[engrave]" in stderr and reason in stderr
+
+
+def test_render_and_passages_real_fluidsynth(tmp_path, small_params):
+    out, status, _ = engrave(tmp_path, small_params, "TestC__Op1__rondo")
+    audio = tmp_path / "audio"
+    for attempt in (audio, tmp_path / "audio2"):
+        res = run_stage("render", "--piece", "TestC__Op1__rondo", "--split", "test", "--score", out, "--out", attempt,
+                        "--params-json", as_json(small_params, "seed", "render"))
+        assert res.returncode == 0, res.stderr
+    perfs = pd.read_csv(audio / "performances.csv")
+    assert perfs.performance.tolist() == ["tempo-1000_sf_gmbank", "tempo-2000_sf_gmbank"]
+    s1, s2 = (np.load(audio / "spec" / f"{p}.npy") for p in perfs.performance)
+    assert s1.shape[0] == 92 and s1.dtype == np.float32
+    # tempo ratio 2 doubles the music (the synthesizer's release tail stays the same)
+    assert abs((s2.shape[1] - s1.shape[1]) / 20 - status["duration_s"]) < 0.2
+    for p in perfs.performance:                                      # deterministic rendering + features
+        assert (audio / "spec" / f"{p}.npy").read_bytes() == (tmp_path / "audio2" / "spec" / f"{p}.npy").read_bytes()
+    # first onset: energy rises at the predicted frame
+    first = pd.read_csv(out / "systems.csv").first_onset_s.iloc[0]
+    frame = int(np.ceil(first * 20))
+    assert s1[:, frame:frame + 3].sum() > 5 * s1[:, max(0, frame - 3):frame].sum() + 1e-3 or frame == 0
+    pas = tmp_path / "passages"
+    res = run_stage("passages", "--piece", "p", "--score", out, "--audio", audio, "--out", pas,
+                    "--params-json", as_json(small_params, "passages"))
+    assert res.returncode == 0, res.stderr
+    passages = pd.read_csv(pas / "passages.csv")
+    assert len(passages) == 2 * status["systems"]
+    assert (passages.groupby("performance").f1.max() == perfs.set_index("performance").n_frames).all()
+
+
+def test_render_missing_soundfont_is_a_clear_error(tmp_path, small_params):
+    out, _, _ = engrave(tmp_path, small_params, "TestC__Op1__minuet")
+    small_params["render"]["soundfonts"]["sf_gmbank"]["file"] = "/nonexistent/piano.sf2"
+    res = run_stage("render", "--piece", "TestC__Op1__minuet", "--split", "valid", "--score", out,
+                    "--out", tmp_path / "audio", "--params-json", as_json(small_params, "seed", "render"))
+    assert res.returncode == 2
+    assert "TestC__Op1__minuet" in res.stderr and "/nonexistent/piano.sf2" in res.stderr and "[render]" in res.stderr
+
+
+def test_upstream_quarantine_propagates(tmp_path, small_params):
+    out, _, _ = engrave(tmp_path, small_params, "TestC__Op2__trio")
+    res = run_stage("render", "--piece", "TestC__Op2__trio", "--split", "train", "--score", out,
+                    "--out", tmp_path / "audio", "--params-json", as_json(small_params, "seed", "render"))
+    status = json.loads((tmp_path / "audio" / "status.json").read_text())
+    assert res.returncode == 0 and not status["ok"] and status["reason"] == "not a grand staff"

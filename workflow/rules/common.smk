@@ -1,0 +1,74 @@
+# Config validation, the piece index and small helpers shared by the rules.
+import itertools
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from pipeline.corpus import piece_index
+from pipeline.errors import ConfigError
+from pipeline.params import validate as validate_params
+
+# Jobs call `python -m pipeline.<stage>`: make that the interpreter running Snakemake (e.g. .venv).
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+try:
+    validate_params(config, "params.yaml (or --configfile)")
+except ConfigError as err:
+    sys.exit(f"scorelink: {err}")
+
+INDEX = piece_index(config)
+PIECES = {p.name: p for p in INDEX.pieces}
+PIECE_DIR = "data/pieces/{piece}"
+# the pipeline package next to the Snakefile (relative when run from the project root)
+CODE_DIR = Path(os.path.relpath(Path(workflow.basedir) / "pipeline"))
+
+
+wildcard_constraints:
+    piece="|".join(sorted(map(re.escape, PIECES))) or "NO_PIECES",
+
+
+def stage_code(module):
+    """Source files of ``pipeline.<module>`` and every pipeline module it imports (transitively):
+    listed as rule inputs, so that editing the code of a stage reruns exactly that stage."""
+    todo, files = [module], set()
+    while todo:
+        path = CODE_DIR / f"{todo.pop()}.py"
+        if path in files or not path.is_file():
+            continue
+        files.add(path)
+        text = path.read_text()
+        todo += re.findall(r"^from pipeline\.(\w+) import", text, re.M)
+        todo += re.findall(r"^from pipeline import (\w+)", text, re.M)
+    extra = [CODE_DIR / "scorelink_probe.ily"] if module == "engrave" else []
+    return sorted(str(f) for f in files | set(extra) if f.is_file())
+
+
+def params_json(*sections):
+    """The params sections a rule reads, as JSON: passed to the CLI and tracked by Snakemake."""
+    return json.dumps({s: config[s] for s in sections}, sort_keys=True)
+
+
+def piece_source(wildcards):
+    """Source files of a piece (so an edit reruns it): a corpus folder or a generated music21 folder."""
+    p = PIECES[wildcards.piece]
+    if p.work:
+        return {"src": f"data/sources/{p.name}"}
+    return {"src": sorted(str(f) for f in Path(p.source).rglob("*") if f.is_file())}
+
+
+def source_folder(wildcards):
+    p = PIECES[wildcards.piece]
+    return f"data/sources/{p.name}" if p.work else p.source
+
+
+def figure_pieces():
+    """Pieces drawn as alignment figures: round-robin over test, valid, train, in index order."""
+    by_split = [[p.name for p in INDEX.pieces if p.split == s] for s in ("test", "valid", "train")]
+    order = [n for column in itertools.zip_longest(*by_split) for n in column if n]
+    return order[: config["figures"]["n_pieces"]]
+
+
+def all_targets():
+    return ["data/dataset/summary.json"] + expand("results/figures/alignment/{piece}.png", piece=figure_pieces())

@@ -1,0 +1,34 @@
+# All pieces -> per-split tables, quarantine table, counts; alignment figures for a sample.
+
+
+rule dataset:
+    input:
+        passages=expand(PIECE_DIR + "/passages", piece=sorted(PIECES)),
+        code=stage_code("dataset"),
+    output:
+        summary="data/dataset/summary.json",
+        quarantine="data/dataset/quarantine.csv",
+        tables=expand("data/dataset/{split}/{table}.csv", split=["train", "valid", "test"],
+                      table=["pieces", "performances", "passages", "snippets"]),
+    params:
+        cfg=lambda w: params_json("seed", "corpus"),
+    log:
+        "logs/dataset.log",
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    shell:
+        "python -m pipeline.dataset --out data/dataset --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule alignment_figure:
+    input:
+        passages=PIECE_DIR + "/passages",
+        code=stage_code("figures"),
+    output:
+        report("results/figures/alignment/{piece}.png", caption="../report/alignment.rst",
+               category="Data", subcategory="Alignment"),
+    log:
+        "logs/figures/alignment/{piece}.log",
+    shell:
+        "python -m pipeline.figures --piece-root data/pieces/{wildcards.piece} --out {output:q} > {log} 2>&1"
