@@ -15,10 +15,10 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 
 try:
     validate_params(config, "params.yaml (or --configfile)")
+    INDEX = piece_index(config)
 except ConfigError as err:
     sys.exit(f"scorelink: {err}")
 
-INDEX = piece_index(config)
 PIECES = {p.name: p for p in INDEX.pieces}
 PIECE_DIR = "data/pieces/{piece}"
 # the pipeline package next to the Snakefile (relative when run from the project root)
@@ -71,4 +71,4 @@ def figure_pieces():
 
 
 def all_targets():
-    return ["data/dataset/summary.json"] + expand("results/figures/alignment/{piece}.png", piece=figure_pieces())
+    return rules.data.input

@@ -32,3 +32,9 @@ rule alignment_figure:
         "logs/figures/alignment/{piece}.log",
     shell:
         "python -m pipeline.figures --piece-root data/pieces/{wildcards.piece} --out {output:q} > {log} 2>&1"
+
+
+rule data:
+    input:
+        "data/dataset/summary.json",
+        expand("results/figures/alignment/{piece}.png", piece=figure_pieces()),
