@@ -75,17 +75,18 @@ def _analyse(run, out: Path, cfg: dict, norm: dict, timer: Timer) -> dict:
         raise PieceError("no notes", "LilyPond's MIDI has no note events")
     shutil.copy(run.midi[0], out / "score.midi")
 
+    n_sys = max(per_system) + 1
+    staff_ext = {k: (min(s.x0 for s in staves if s.system == k), max(s.x1 for s in staves if s.system == k))
+                 for k in range(n_sys)}
     with timer.part("layout"):
         pages, scales = render_pages(run.pdf)
-        boxes = system_boxes(run.pdf, scales, cfg["staves_per_system"])
-    n_sys = max(per_system) + 1
+        boxes, extra_staves = system_boxes(run.pdf, scales, cfg["staves_per_system"],
+                                           [staff_ext[k][1] - staff_ext[k][0] for k in range(n_sys)])
     if len(boxes) != n_sys:
         raise PieceError("system count mismatch", f"PDF has {len(boxes)} systems, LilyPond {n_sys}")
 
     with timer.part("align"):
         sys_rows, strips, offset = [], [], 0
-        staff_ext = {k: (min(s.x0 for s in staves if s.system == k), max(s.x1 for s in staves if s.system == k))
-                     for k in range(n_sys)}
         shift = midi_origin_shift(heads, notes, tempo)
         starts = {s.system: s.start for s in staves}
         ends = {s.system: s.end for s in staves}
@@ -127,7 +128,7 @@ def _analyse(run, out: Path, cfg: dict, norm: dict, timer: Timer) -> dict:
         write_json(out / "alignment.json", report)
     if not report["passed"]:
         raise PieceError("alignment report failed", "; ".join(report["failures"]))
-    return {"systems": n_sys, "pages": len(pages), "noteheads": report["noteheads"],
+    return {"systems": n_sys, "pages": len(pages), "noteheads": report["noteheads"], "extra_staves": extra_staves,
             "lilypond_errors": run.n_errors, "duration_s": round(tempo.time(max(n.offset_tick for n in notes)), 4),
             **norm}
 

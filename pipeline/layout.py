@@ -74,18 +74,32 @@ def staff_line_groups(pdf_path, min_width_ratio: float = 0.25) -> list[list[tupl
     return result
 
 
-def system_boxes(pdf_path, scales: list[float], staves_per_system: int) -> list[SystemBox]:
-    """System boxes in reading order (pixels of the rendered page images)."""
-    boxes = []
+def system_boxes(pdf_path, scales: list[float], staves_per_system: int,
+                 system_widths: list[float]) -> tuple[list[SystemBox], int]:
+    """System boxes in reading order (pixels of the rendered page images), and the number of
+    PDF staves that belong to no system.
+
+    ``system_widths`` [staff spaces]: LilyPond's staff-line length of each system (probe). A PDF
+    staff joins the next system only if its length, in its own staff spaces (line gap), matches:
+    staves drawn outside the music (incipits, examples in markup) are skipped.
+    """
+    boxes, group, skipped = [], [], 0
     for page, (staves, zoom) in enumerate(zip(staff_line_groups(pdf_path), scales)):
-        if len(staves) % staves_per_system:
-            raise PieceError("staff grouping", f"page {page + 1} has {len(staves)} staves, "
-                             f"not a multiple of {staves_per_system}")
-        for k in range(0, len(staves), staves_per_system):
-            grp = staves[k:k + staves_per_system]
-            boxes.append(SystemBox(page, grp[0][0] * zoom, grp[-1][1] * zoom,
-                                   min(s[2] for s in grp) * zoom, max(s[3] for s in grp) * zoom))
-    return boxes
+        if group:
+            raise PieceError("staff grouping", f"page {page}: a system with {len(group)} recognised staves "
+                             f"(expected {staves_per_system}); a staff's lines were not found in the PDF")
+        for top, bottom, left, right in staves:
+            k = len(boxes)
+            gap = (bottom - top) / 4
+            if k >= len(system_widths) or abs((right - left) / gap - system_widths[k]) > 0.5:
+                skipped += 1
+                continue
+            group.append((top, bottom, left, right))
+            if len(group) == staves_per_system:
+                boxes.append(SystemBox(page, group[0][0] * zoom, group[-1][1] * zoom,
+                                       min(g[2] for g in group) * zoom, max(g[3] for g in group) * zoom))
+                group = []
+    return boxes, skipped
 
 
 def system_strip(page: np.ndarray, box: SystemBox, height: int = C.STRIP_HEIGHT_PX) -> np.ndarray:

@@ -9,13 +9,15 @@
 """
 from __future__ import annotations
 
+import glob
+import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 from pipeline.errors import PieceError
-from pipeline.textscan import find_blocks, iter_scores
+from pipeline.textscan import code_mask, find_blocks, iter_scores
 
 LY_SUFFIXES = (".ly", ".ily", ".lyi")
 _VERSION = re.compile(r'\\version\s*"([0-9.]+)"')
@@ -37,9 +39,9 @@ def convert_sources(folder: Path, main_version: str | None, convert_ly: str = "c
             cmd.append(f"--from={main_version or '2.10.0'}")
         res = subprocess.run(cmd + [path.name], cwd=path.parent, capture_output=True, text=True,
                              errors="replace")
-        if res.returncode != 0:
-            raise PieceError("convert-ly failed", f"{path.name}: {res.stderr.strip()[-300:]}")
-        warnings += [ln for ln in res.stderr.splitlines() if "Not smart enough" in ln]
+        # convert-ly exits non-zero when a rule is "not smart enough" but still writes the file:
+        # record it and let LilyPond judge the result
+        warnings += [ln for ln in res.stderr.splitlines() if "Not smart enough" in ln or "error" in ln.lower()]
         backup = path.with_name(path.name + "~")
         if backup.exists():
             backup.unlink()
@@ -76,6 +78,18 @@ def add_midi_to_printed_scores(text: str) -> tuple[str, dict]:
     return text, {"printed_scores": printed, "midi_only_removed": removed}
 
 
+def code_includes(text: str) -> list[str]:
+    """``\\include`` targets outside comments and strings."""
+    mask = code_mask(text)
+    return [m.group(1) for m in _INCLUDE.finditer(text) if mask[m.start()]]
+
+
+def lilypond_data_file(name: str) -> bool:
+    """True if ``name`` is one of LilyPond's own include files (its ``ly/`` folder)."""
+    return any(Path(d, name).is_file() for d in glob.glob("/usr/share/lilypond/*/ly") + glob.glob(
+        os.path.join(os.environ.get("CONDA_PREFIX", "/nonexistent"), "share/lilypond/*/ly")))
+
+
 def include_closure(main: Path) -> tuple[list[Path], list[str]]:
     """Files reachable from ``main`` by ``\\include`` (relative to the including file or the main folder),
     in discovery order, and the include names that are not on disk."""
@@ -85,12 +99,9 @@ def include_closure(main: Path) -> tuple[list[Path], list[str]]:
         if f in seen:
             continue
         seen.append(f)
-        for name in _INCLUDE.findall(f.read_text(encoding="utf-8", errors="replace")):
-            if name.endswith(("english.ly", "deutsch.ly", "italiano.ly", "nederlands.ly", "articulate.ly",
-                              "gregorian.ly", "predefined-guitar-fretboards.ly", "espanol.ly",
-                              "catalan.ly", "portugues.ly", "suomi.ly", "svenska.ly", "vlaams.ly",
-                              "norsk.ly", "arabic.ly", "event-listener.ly", "makam.ly")):
-                continue  # LilyPond's own ly/ files
+        for name in code_includes(f.read_text(encoding="utf-8", errors="replace")):
+            if lilypond_data_file(name):
+                continue  # LilyPond's own ly/ files (english.ly, articulate.ly, ...)
             for cand in (f.parent / name, main.parent / name):
                 if cand.exists():
                     todo.append(cand)

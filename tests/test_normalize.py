@@ -41,3 +41,11 @@ def test_scores_inside_book_are_found():
 def test_no_score_block_is_a_piece_error():
     with pytest.raises(PieceError, match="no score block"):
         add_midi_to_printed_scores(r"{ c'1 }")
+
+
+def test_commented_includes_and_lilypond_files_are_not_missing(tmp_path):
+    from pipeline.normalize import include_closure
+    (tmp_path / "a.ly").write_text('%\\include "property.ly"\n\\include "english.ly"\n\\include "b.ily"\n\\include "gone.ily"\n')
+    (tmp_path / "b.ily").write_text("x = { c1 }\n")
+    files, missing = include_closure(tmp_path / "a.ly")
+    assert [f.name for f in files] == ["a.ly", "b.ily"] and missing == ["gone.ily"]
