@@ -45,8 +45,8 @@ def run_workflow(params: dict, cores: int) -> tuple[float, Path]:
     work = Path(tempfile.mkdtemp(prefix=f"scorelink-bench-{cores}c-"))
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(work),
-                          "--cores", str(cores), "--configfile", str(work / "params.yaml"), "data", "--quiet"],
+    res = subprocess.run([sys.executable, "-m", "snakemake", "data", "-s", str(REPO / "Snakefile"), "-d", str(work),
+                          "--cores", str(cores), "--quiet", "--configfile", str(work / "params.yaml")],
                          capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if res.returncode:
