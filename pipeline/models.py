@@ -1,0 +1,138 @@
+"""Snippet encoders, the differentiable CCA layer and the triplet loss (method.md §4–5).
+
+Shapes (batch first): sheet snippets (B, 1, 80, 90) = half-resolution 160 x 180 px;
+audio snippets (B, 1, 92, 20) = 92 bins x 20 frames (1 s). Both are transposed before the CNN,
+as in lcasr, so the flatten sizes are 800 (sheet) and 160 (audio).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+CHANNELS = (24, 48, 96, 96)
+
+
+class TemporalBatchNorm(nn.Module):
+    """Per-frequency-bin normalisation of spectrogram snippets (B, 1, n_bins, T), no affine part."""
+
+    def __init__(self, n_bins: int):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(n_bins, affine=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(x.squeeze(1)).unsqueeze(1)
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels) if kind == "batch" else nn.GroupNorm(1, channels)
+
+
+class CNNEncoder(nn.Module):
+    """Four blocks of 2 x (Conv3x3 -> norm -> ELU) + MaxPool2, Conv1x1-32 + norm, flatten, Linear -> ``dim``.
+
+    ``norm``: "batch" (sheet path) or "group" (audio path: GroupNorm(1, C), layer-norm-like).
+    ``in_hw``: input (H, W) after the transpose, e.g. (90, 80) sheet or (20, 92) audio.
+    """
+
+    def __init__(self, in_hw: tuple[int, int], norm: str, dim: int = 32, channels=CHANNELS):
+        super().__init__()
+        layers, c_in = [], 1
+        for c in channels:
+            for _ in range(2):
+                layers += [nn.Conv2d(c_in, c, 3, padding=1), _norm(norm, c), nn.ELU()]
+                c_in = c
+            layers.append(nn.MaxPool2d(2))
+        layers += [nn.Conv2d(c_in, 32, 1), _norm(norm, 32)]
+        self.features = nn.Sequential(*layers)
+        h, w = in_hw
+        for _ in channels:
+            h, w = h // 2, w // 2
+        self.flat_size = 32 * h * w
+        self.fc = nn.Linear(self.flat_size, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.transpose(2, 3)                   # (B, 1, H, W) -> (B, 1, W, H), as lcasr
+        return self.fc(self.features(x).flatten(1))
+
+
+def sheet_encoder(dim: int = 32) -> CNNEncoder:
+    return CNNEncoder((90, 80), "batch", dim)
+
+
+class AudioEncoder(nn.Module):
+    def __init__(self, dim: int = 32, n_bins: int = 92):
+        super().__init__()
+        self.tbn = TemporalBatchNorm(n_bins)
+        self.cnn = CNNEncoder((20, n_bins), "group", dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cnn(self.tbn(x))
+
+
+def _inv_sqrt(s: torch.Tensor) -> torch.Tensor:
+    d, a = torch.linalg.eigh(s)
+    return a @ torch.diag(d.clamp_min(1e-12).rsqrt()) @ a.T
+
+
+def cca_projections(h1: torch.Tensor, h2: torch.Tensor, r1=1e-3, r2=1e-3, r_t=1e-3):
+    """CCA of two views (m, d): returns (U, V, mean1, mean2); differentiable (eigh), as the CCA layer.
+
+    U, V (d, d) project centred views onto canonical directions sorted by decreasing correlation.
+    """
+    m = h1.shape[0]
+    mean1, mean2 = h1.mean(0), h2.mean(0)
+    h1b, h2b = (h1 - mean1).T, (h2 - mean2).T
+    eye = torch.eye(h1.shape[1], dtype=h1.dtype, device=h1.device)
+    s11 = h1b @ h1b.T / (m - 1) + r1 * eye
+    s22 = h2b @ h2b.T / (m - 1) + r2 * eye
+    s12 = h1b @ h2b.T / (m - 1)
+    s11si, s22si = _inv_sqrt(s11), _inv_sqrt(s22)
+    t = s11si @ s12 @ s22si
+    _, e = torch.linalg.eigh(t @ t.T + r_t * eye)
+    _, f = torch.linalg.eigh(t.T @ t + r_t * eye)
+    e, f = e.flip(1), f.flip(1)                 # eigh sorts ascending: largest correlation first
+    u, v = s11si @ e, s22si @ f
+    signs = torch.sign(torch.diagonal(u.T @ s12 @ v))
+    return u * signs, v, mean1, mean2
+
+
+class CCALayer(nn.Module):
+    """Projects two views onto their canonical directions (training: fitted on the batch; eval: stored).
+
+    Fixes lcasr's ``if False:`` (the layer never fitted) by fitting in training mode as ucasr does.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        for name, shape in (("U", (dim, dim)), ("V", (dim, dim)), ("mean1", (dim,)), ("mean2", (dim,))):
+            self.register_buffer(name, torch.zeros(shape))
+
+    def forward(self, h1: torch.Tensor, h2: torch.Tensor):
+        if self.training:
+            u, v, m1, m2 = cca_projections(h1, h2)
+            with torch.no_grad():
+                self.U.copy_(u), self.V.copy_(v), self.mean1.copy_(m1), self.mean2.copy_(m2)
+        else:
+            u, v, m1, m2 = self.U, self.V, self.mean1, self.mean2
+        return (h1 - m1) @ u, (h2 - m2) @ v
+
+    @torch.no_grad()
+    def refit(self, h1: torch.Tensor, h2: torch.Tensor) -> None:
+        """CCA refinement: fit U, V and means once on many pre-CCA embedding pairs."""
+        u, v, m1, m2 = cca_projections(h1.double(), h2.double())
+        self.U.copy_(u.float()), self.V.copy_(v.float()), self.mean1.copy_(m1.float()), self.mean2.copy_(m2.float())
+
+
+def triplet_loss(sheet: torch.Tensor, audio: torch.Tensor, margin: float, symmetric: bool = False) -> torch.Tensor:
+    """Hinge loss on cosine similarity with all in-batch negatives (lcasr: sheet anchors only).
+
+    ``sheet``, ``audio``: (B, d) L2-normalised embeddings of matching pairs (row i with row i).
+    """
+    sim = sheet @ audio.T
+    pos = sim.diag().unsqueeze(1)
+    off = ~torch.eye(len(sim), dtype=torch.bool, device=sim.device)
+    loss = F.relu(margin - (pos - sim))[off].mean()
+    if symmetric:
+        loss = 0.5 * (loss + F.relu(margin - (pos.T - sim))[off].mean())
+    return loss
