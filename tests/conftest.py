@@ -31,8 +31,7 @@ def base_params() -> dict:
     return load(REPO / "params.yaml")
 
 
-@pytest.fixture
-def small_params(base_params) -> dict:
+def tiny_corpus_params(base_params: dict) -> dict:
     """params for the tiny test corpus: 2 train soundfonts, 1 random performance, 2 test tempi."""
     p = copy.deepcopy(base_params)
     p["corpus"].update({"source": "mutopia", "mutopia_root": str(TEST_MUTOPIA),
@@ -42,6 +41,11 @@ def small_params(base_params) -> dict:
                         "test_tempo_ratios": [1.0, 2.0]})
     p["figures"]["n_pieces"] = 2
     return p
+
+
+@pytest.fixture
+def small_params(base_params) -> dict:
+    return tiny_corpus_params(base_params)
 
 
 def as_json(params: dict, *sections: str) -> str:

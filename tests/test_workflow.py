@@ -24,16 +24,9 @@ def tree_digest(root: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, request):
-    from conftest import TEST_MUTOPIA
-    import copy
+    from conftest import tiny_corpus_params
     from pipeline.params import load
-    p = copy.deepcopy(load(REPO / "params.yaml"))
-    p["corpus"].update({"source": "mutopia", "mutopia_root": str(TEST_MUTOPIA),
-                        "splits": {"file": str(TEST_MUTOPIA / "splits.yaml"), "rename": {"valid": "test"},
-                                   "carve_valid": 0, "default_split": "train"}})
-    p["render"].update({"train_soundfonts": ["timgm6mb", "opl3"], "n_random_performances": 1,
-                        "test_tempo_ratios": [1.0, 2.0]})
-    p["figures"]["n_pieces"] = 2
+    p = tiny_corpus_params(load(REPO / "params.yaml"))
     runs = []
     for name in ("a", "b"):
         wd = tmp_path_factory.mktemp(f"run_{name}")
