@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.corpus_music21 import piece_name
+from pipeline.errors import ConfigError
 
 SPLITS = ("train", "valid", "test")
 _INSTR = re.compile(r'(?:mutopia)?instrument\s*=\s*"([^"]*)"')
@@ -102,7 +103,6 @@ def _mutopia_index(cfg: dict, seed: int) -> Index:
     root = Path(cfg["mutopia_root"])
     ftp = root / "ftp"
     if not ftp.is_dir():
-        from pipeline.errors import ConfigError
         raise ConfigError(f"corpus.mutopia_root: no ftp/ folder under {root}")
     splits_cfg = cfg["splits"]
     pieces, missing = [], []

@@ -42,7 +42,7 @@ def render_pages(pdf_path, width_px: int = C.PAGE_WIDTH_PX) -> tuple[list[np.nda
 
 
 def staff_line_groups(pdf_path, min_width_ratio: float = 0.25) -> list[list[tuple[float, float, float]]]:
-    """Per page: staves as (top_pt, bottom_pt, left_pt, right_pt) tuples... grouped 5 lines each.
+    """Staves found in the PDF, grouped from its staff-line strokes.
 
     Returns for each page a list of staves ``(y_top, y_bottom, x_left, x_right)`` in points,
     sorted top to bottom. A staff = 5 horizontal strokes with the same x-extent and equal spacing.

@@ -122,13 +122,12 @@ def normalize_piece(src_folder: Path, main_rel: str, work: Path) -> tuple[Path, 
     main = work / main_rel
     if not main.exists():
         raise PieceError("missing main file", main_rel)
-    _, missing = include_closure(main)
+    files, missing = include_closure(main)
     if missing:
         raise PieceError("missing include", ", ".join(sorted(set(missing))))
     version = source_version(main.read_text(encoding="utf-8", errors="replace"))
     warnings = convert_sources(work, version)
     counts = {"printed_scores": 0, "midi_only_removed": 0}
-    files, _ = include_closure(main)
     for f in files:
         text = f.read_text(encoding="utf-8", errors="replace")
         if not any(True for _ in iter_scores(find_blocks(text))):

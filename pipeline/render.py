@@ -31,7 +31,7 @@ from pipeline.errors import ConfigError, PieceError
 from pipeline.midi import write_performance_midi
 from pipeline.params import add_params_argument, from_args
 from pipeline.spectrogram import log_spectrogram
-from pipeline.stage import Timer, read_status, run_piece_stage, upstream_failure, write_json  # noqa: F401
+from pipeline.stage import Timer, read_status, run_piece_stage, upstream_failure
 
 
 def performance_id(tempo_ratio: float, soundfont: str) -> str:
