@@ -17,6 +17,7 @@ include: "workflow/rules/engrave.smk"
 include: "workflow/rules/render.smk"
 include: "workflow/rules/passages.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

@@ -136,3 +136,105 @@ def triplet_loss(sheet: torch.Tensor, audio: torch.Tensor, margin: float, symmet
     if symmetric:
         loss = 0.5 * (loss + F.relu(margin - (pos.T - sim))[off].mean())
     return loss
+
+
+# --- whole models ---------------------------------------------------------------------------------
+
+def init_weights(module: nn.Module, scheme: str) -> None:
+    """Anchor initialisations of conv / linear layers: ``kaiming`` (lcasr's snippet baseline,
+    Kaiming-uniform with linear gain) or ``orthogonal`` (lcasr's passage model, zero biases).
+    Recurrent layers keep PyTorch's default initialisation, as in lcasr."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if scheme == "kaiming":
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="linear")
+            else:
+                nn.init.orthogonal_(m.weight)
+                nn.init.zeros_(m.bias)
+
+
+class SnippetModel(nn.Module):
+    """Snippet baseline (Dorfer et al. / lcasr ``CMSnippetEncoder``): two CNNs -> CCA -> L2 norm.
+
+    ``forward(sheet (B,1,80,90), audio (B,1,92,20))`` -> two (B, dim) unit-norm embeddings;
+    ``pre_cca=True`` returns the CNN outputs (B, dim) before the CCA layer (CCA refinement input).
+    """
+
+    def __init__(self, dim: int = 32, use_cca: bool = True):
+        super().__init__()
+        self.sheet_net, self.audio_net = sheet_encoder(dim), AudioEncoder(dim)
+        self.cca = CCALayer(dim) if use_cca else None
+        init_weights(self, "kaiming")
+
+    def forward(self, sheet, audio, pre_cca: bool = False):
+        x, y = self.sheet_net(sheet), self.audio_net(audio)
+        if pre_cca:
+            return x, y
+        if self.cca is not None:
+            with torch.autocast(x.device.type, enabled=False):
+                x, y = self.cca(x.float(), y.float())
+        return F.normalize(x, dim=1), F.normalize(y, dim=1)
+
+
+class SequenceEncoder(nn.Module):
+    """One modality of the passage model (lcasr ``SequenceEncoder``): snippet CNN -> [frozen CCA
+    projection] -> GRU over the snippet sequence -> last hidden state -> Linear -> L2 norm."""
+
+    def __init__(self, cnn: nn.Module, snippet_dim: int, hidden: int, emb_dim: int):
+        super().__init__()
+        self.cnn = cnn
+        self.register_buffer("cca_u", torch.zeros(0))       # (d, d) when loaded from a CCA baseline
+        self.register_buffer("cca_mean", torch.zeros(0))
+        self.rnn = nn.GRU(snippet_dim, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, emb_dim)
+
+    def set_cca(self, u: torch.Tensor, mean: torch.Tensor) -> None:
+        self.cca_u, self.cca_mean = u.detach().clone(), mean.detach().clone()
+
+    def forward(self, snippets: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``snippets`` (sum(lengths), 1, H, W) of B passages in order -> (B, emb_dim) unit-norm."""
+        z = self.cnn(snippets)
+        if self.cca_u.numel():
+            z = (z.float() - self.cca_mean) @ self.cca_u
+        seqs = torch.split(z, lengths.tolist())
+        packed = nn.utils.rnn.pack_sequence(seqs, enforce_sorted=False)
+        _, h = self.rnn(packed)                             # h: (1, B, hidden), restored to input order
+        return F.normalize(self.fc(h[0]), dim=1)
+
+
+class PassageModel(nn.Module):
+    """ISMIR 2023 recurrent passage model (lcasr ``CrossModalEncoder``): one SequenceEncoder per modality.
+
+    ``freeze_cnn``: FZ variants — the CNNs get no gradient and, unless ``frozen_bn_updates`` (the
+    anchor's leak, method.md §4.4), stay in eval mode so their BatchNorm statistics do not move.
+    """
+
+    def __init__(self, snippet_dim: int = 32, hidden: int = 128, emb_dim: int = 64,
+                 freeze_cnn: bool = False, frozen_bn_updates: bool = False):
+        super().__init__()
+        self.sheet = SequenceEncoder(sheet_encoder(snippet_dim), snippet_dim, hidden, emb_dim)
+        self.audio = SequenceEncoder(AudioEncoder(snippet_dim), snippet_dim, hidden, emb_dim)
+        for m in (self.sheet.cnn, self.audio.cnn, self.sheet.fc, self.audio.fc):
+            init_weights(m, "orthogonal")
+        self.freeze_cnn, self.frozen_bn_updates = freeze_cnn, frozen_bn_updates
+        if freeze_cnn:
+            for p in list(self.sheet.cnn.parameters()) + list(self.audio.cnn.parameters()):
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze_cnn and not self.frozen_bn_updates:
+            self.sheet.cnn.eval(), self.audio.cnn.eval()
+        return self
+
+    def load_snippet_model(self, state: dict) -> None:
+        """Initialise both CNNs (and, if the baseline has one, the frozen CCA projection) from a
+        :class:`SnippetModel` state dict (lcasr ``load_pretrained_model``)."""
+        for enc, prefix, u, mean in ((self.sheet, "sheet_net.", "cca.U", "cca.mean1"),
+                                     (self.audio, "audio_net.", "cca.V", "cca.mean2")):
+            enc.cnn.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            if u in state:
+                enc.set_cca(state[u], state[mean])
+
+    def forward(self, sheet, audio, n_sheet, n_audio):
+        return self.sheet(sheet, n_sheet), self.audio(audio, n_audio)

@@ -35,17 +35,51 @@ def tiny_corpus_params(base_params: dict) -> dict:
     """params for the tiny test corpus: 2 train soundfonts, 1 random performance, 2 test tempi."""
     p = copy.deepcopy(base_params)
     p["corpus"].update({"source": "mutopia", "mutopia_root": str(TEST_MUTOPIA),
-                        "splits": {"file": str(TEST_MUTOPIA / "splits.yaml"), "rename": {"valid": "test"},
+                        "splits": {"file": str(TEST_MUTOPIA / "splits.yaml"),
+                                   "rename": {"valid": "test", "holdout": "valid"},
                                    "carve_valid": 0, "default_split": "train"}})
     p["render"].update({"train_soundfonts": ["timgm6mb", "opl3"], "n_random_performances": 1,
                         "test_tempo_ratios": [1.0, 2.0]})
     p["figures"]["n_pieces"] = 2
+    return tiny_training(p)
+
+
+def tiny_training(p: dict) -> dict:
+    """A few steps of every model on tiny data: the CI stand-in for GPU training."""
+    p["training"].update({"device": "cpu", "amp": False, "threads": 2})
+    p["train_snippet"].update({"epochs": 2, "n_train": 64, "n_valid": 32, "batch_size": 16})
+    p["refine_cca"]["n_pairs"] = 128
+    p["train_passage"].update({"epochs": 2, "n_train": 16, "batch_size": 8, "n_valid": 64})
     return p
 
 
 @pytest.fixture
 def small_params(base_params) -> dict:
     return tiny_corpus_params(base_params)
+
+
+def snakemake(workdir: Path, *extra: str):
+    """The real Snakemake on the repository's Snakefile in ``workdir`` (params from workdir/params.yaml)."""
+    import subprocess
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
+           *extra, "--configfile", str(workdir / "params.yaml")]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def two_runs(tmp_path_factory):
+    """Two clean Snakemake runs of the tiny corpus: ``a`` builds everything (data + tiny models),
+    ``b`` only the data (``data`` target)."""
+    from pipeline.params import load
+    p = tiny_corpus_params(load(REPO / "params.yaml"))
+    runs = []
+    for name, target in (("a", []), ("b", ["data"])):
+        wd = tmp_path_factory.mktemp(f"run_{name}")
+        write_params(wd, p)
+        res = snakemake(wd, *target)
+        assert res.returncode == 0, res.stderr[-3000:]
+        runs.append(wd)
+    return runs
 
 
 def as_json(params: dict, *sections: str) -> str:

@@ -1,0 +1,138 @@
+"""Training throughput of the snippet and passage models, next to the arithmetic floor.
+
+    python benchmarks/training_throughput.py [--device cpu|cuda] [--amp] [--dataset data/dataset]
+
+Measures, with batches cut from the real dataset exactly as the training stages do:
+- snippet pretraining steps (batch 256 pairs): pairs/s, forward + backward + AdamW step;
+- passage-model steps (batch 64 passages, FT: CNNs trained): passages/s and snippets/s;
+- the FLOPs of one training step (torch's FLOP counter) and the device's measured peak
+  (a large matrix product in the same dtype, same run), hence the arithmetic floor = FLOPs / peak
+  and the fraction of it reached;
+- the projected wall time of the paper schedule (pretraining 280 epochs x 131 072 pairs, passage
+  model 180 epochs x 16 384 passages), training steps only.
+Prints a table and writes it as JSON (``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.models import PassageModel, SnippetModel, triplet_loss  # noqa: E402
+from pipeline.snippets import load_split, passage_batch, snippet_batch, Augment  # noqa: E402
+
+PAPER = {"snippet_pairs": 280 * 131_072, "passages": 180 * 16_384}
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_flops(device, dtype, n=4096 if torch.cuda.is_available() else 1024, reps=10) -> float:
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    sync(device)
+    return 2 * n ** 3 * reps / (time.perf_counter() - t)
+
+
+def timed_steps(step, n_steps, device, warmup=3) -> float:
+    for _ in range(warmup):
+        step()
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(n_steps):
+        step()
+    sync(device)
+    return (time.perf_counter() - t) / n_steps
+
+
+def step_flops(step) -> float:
+    with FlopCounterMode(display=False) as fc:
+        step()
+    return float(fc.get_total_flops())
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", type=Path, default=Path("data/dataset"))
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--amp", action="store_true", help="bfloat16 autocast")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps (default 5 on CPU, 30 on GPU)")
+    ap.add_argument("--out", type=Path, default=Path("results/benchmarks/training_throughput.json"))
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    steps = args.steps or (30 if device.type == "cuda" else 5)
+    torch.manual_seed(0)
+    bank = load_split(args.dataset, "train").to(device)
+    gen = torch.Generator().manual_seed(0)
+    ac = dict(device_type=device.type, dtype=torch.bfloat16, enabled=args.amp)
+    aug = Augment(5, (0.95, 1.05), 1)
+
+    snip = SnippetModel().to(device).train()
+    opt = torch.optim.AdamW(snip.parameters(), 1e-4)
+    rows = lambda n, size: np.asarray(torch.randint(0, n, (size,), generator=gen))
+    batch = snippet_batch(bank, rows(len(bank.snippets), 256), aug, gen)
+
+    def snippet_step(cut=True):
+        b = snippet_batch(bank, rows(len(bank.snippets), 256), aug, gen) if cut else batch
+        with torch.autocast(**ac):
+            x, y = snip(*b)
+            loss = triplet_loss(x.float(), y.float(), 0.6)
+        opt.zero_grad(); loss.backward(); opt.step()
+
+    pas = PassageModel().to(device).train()
+    popt = torch.optim.AdamW(pas.parameters(), 3e-3)
+    pbatch = passage_batch(bank, rows(len(bank.passages), 64), 81, 18)
+
+    def passage_step(cut=True):
+        b = passage_batch(bank, rows(len(bank.passages), 64), 81, 18) if cut else pbatch
+        with torch.autocast(**ac):
+            x, y = pas(*b)
+            loss = triplet_loss(x.float(), y.float(), 0.3)
+        popt.zero_grad(); loss.backward(); popt.step()
+
+    n_snip = int(pbatch[2].sum() + pbatch[3].sum())
+    res = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
+           "amp": args.amp, "torch": torch.__version__}
+    peak = peak_flops(device, torch.bfloat16 if args.amp else torch.float32)
+    t_s = timed_steps(snippet_step, steps, device)
+    t_s_nocut = timed_steps(lambda: snippet_step(False), steps, device)
+    t_p = timed_steps(passage_step, max(steps // 3, 2), device)
+    f_s, f_p = step_flops(lambda: snippet_step(False)), step_flops(lambda: passage_step(False))
+    res.update({
+        "peak_tflops_matmul": peak / 1e12,
+        "snippet_pairs_per_s": 256 / t_s, "snippet_pairs_per_s_without_cutting": 256 / t_s_nocut,
+        "snippet_gflop_per_pair": f_s / 256 / 1e9,
+        "snippet_fraction_of_floor": (f_s / peak) / t_s_nocut,
+        "passages_per_s": 64 / t_p, "passage_snippets_per_step": n_snip, "snippets_per_s_passage": n_snip / t_p,
+        "passage_gflop_per_passage": f_p / 64 / 1e9,
+        "passage_fraction_of_floor": (f_p / peak) / t_p,
+    })
+    res["paper_schedule_projection_min"] = {
+        "pretraining": PAPER["snippet_pairs"] / res["snippet_pairs_per_s"] / 60,
+        "passage_model_per_variant": PAPER["passages"] / res["passages_per_s"] / 60,
+    }
+    res["paper_schedule_projection_min"]["pretraining_plus_one_variant"] = sum(res["paper_schedule_projection_min"].values())
+    for k, v in res.items():
+        print(f"{k:40s} {v if not isinstance(v, float) else f'{v:.4g}'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

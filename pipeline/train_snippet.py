@@ -1,0 +1,104 @@
+"""Stage ``train_snippet``: pretrain the snippet baseline (two CNNs + CCA layer, triplet loss).
+
+Reads ``DATASET/{train,valid}``; writes ``OUT/model.pt`` (best weights by validation MRR) and
+``OUT/metrics.json``; curves under ``--live``; resumable checkpoint at ``--checkpoint``.
+Training pairs: every notehead-onset pair of every training performance, ``n_train`` sampled per
+epoch with the anchors' augmentation; validation: up to ``n_valid`` evenly spaced pairs of the
+valid split at tempo 1.0, no augmentation, audio-to-sheet MRR.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.metrics import mrr
+from pipeline.models import SnippetModel, triplet_loss
+from pipeline.params import add_params_argument, from_args
+from pipeline.snippets import Augment, SplitBank, load_split, snippet_batch
+from pipeline.stage import write_json
+from pipeline.training import Schedule, fingerprint, fit, pick_device, save_model, setup_torch
+
+
+def epoch_rows(n_items: int, n_train: int, batch: int, gen: torch.Generator) -> list[np.ndarray]:
+    """``n_train`` item indices in batches: permutations of all items, concatenated as needed
+    (without replacement within each pass, as lcasr's ``CustomSampler``); the last short batch is dropped."""
+    if n_items == 0:
+        raise ValueError("no training items")
+    passes = -(-n_train // n_items)
+    order = torch.cat([torch.randperm(n_items, generator=gen) for _ in range(passes)])[:n_train].numpy()
+    return [order[i:i + batch] for i in range(0, len(order) - batch + 1, batch)] or [order]
+
+
+def valid_rows(n_items: int, n_valid: int) -> np.ndarray:
+    """Deterministic, evenly spaced subset (lcasr's ``linspace`` selection)."""
+    return np.unique(np.linspace(0, n_items - 1, min(n_items, n_valid)).astype(int))
+
+
+@torch.no_grad()
+def embed_snippets(model: SnippetModel, bank: SplitBank, rows: np.ndarray, batch: int = 512, pre_cca=False):
+    xs, ys = [], []
+    for i in range(0, len(rows), batch):
+        s, a = snippet_batch(bank, rows[i:i + batch])
+        x, y = model(s, a, pre_cca=pre_cca)
+        xs.append(x.float()), ys.append(y.float())
+    return torch.cat(xs), torch.cat(ys)
+
+
+def train(params: dict, dataset: Path, out: Path, live: Path, checkpoint: Path, log=print) -> dict:
+    p, t = params["train_snippet"], params["training"]
+    device = pick_device(t["device"])
+    setup_torch(params["seed"], t["threads"])
+    train_bank = load_split(dataset, "train").to(device)
+    valid_bank = load_split(dataset, "valid", tempo_range=(1.0, 1.0)).to(device)
+    if len(train_bank.snippets) == 0 or len(valid_bank.snippets) == 0:
+        raise ValueError(f"{dataset}: no snippet pairs in train ({len(train_bank.snippets)}) "
+                         f"or valid ({len(valid_bank.snippets)})")
+    log(f"train: {len(train_bank.snippets)} snippet pairs; valid: {len(valid_bank.snippets)}; device {device}")
+    model = SnippetModel(p["emb_dim"], use_cca=p["cca"])
+    aug = Augment(p["augment"]["system_translation"], tuple(p["augment"]["scale"]), p["augment"]["onset_jitter"])
+    v_rows = valid_rows(len(valid_bank.snippets), p["n_valid"])
+
+    def batches(gen):
+        for rows in epoch_rows(len(train_bank.snippets), p["n_train"], p["batch_size"], gen):
+            yield snippet_batch(train_bank, rows, aug, gen)
+
+    def loss_fn(m, batch):
+        x, y = m(*batch)
+        return triplet_loss(x.float(), y.float(), p["margin"], p["symmetric_loss"])
+
+    def validate():
+        return mrr(*embed_snippets(model, valid_bank, v_rows))
+
+    fp = fingerprint({k: params[k] for k in ("seed", "train_snippet")},
+                     [dataset / s / f for s in ("train", "valid") for f in ("snippets.csv", "performances.csv")])
+    state = fit(model, sched=Schedule.from_params(p), seed=params["seed"], device=device, amp=t["amp"],
+                batches=batches, loss_fn=loss_fn, validate=validate, checkpoint=checkpoint, live_dir=live,
+                fp=fp, log=log)
+    meta = {"kind": "snippet", "emb_dim": p["emb_dim"], "cca": p["cca"], "best_epoch": state["best_epoch"]}
+    save_model(out / "model.pt", state["best_state"], meta)
+    metrics = {"best_epoch": state["best_epoch"], "valid_mrr": state["best_mrr"],
+               "epochs": len(state["history"]), "train_pairs": len(train_bank.snippets)}
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", type=Path, default=Path("data/dataset"))
+    ap.add_argument("--out", type=Path, default=Path("models/snippet"))
+    ap.add_argument("--live", type=Path, default=Path("results/training/snippet"))
+    ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints/snippet.pt"))
+    add_params_argument(ap)
+    args = ap.parse_args(argv)
+    log = lambda msg: print(f"[train_snippet] {msg}", file=sys.stderr, flush=True)
+    metrics = train(from_args(args), args.dataset, args.out, args.live, args.checkpoint, log)
+    log(f"done: {metrics}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Training stages on the tiny corpus built by the real workflow: variants, anchor switches, SIGKILL resume."""
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import REPO, as_json, tiny_corpus_params
+
+VARIANTS = ("rnn", "rnn_ft", "rnn_fz", "rnn_ft_cca", "rnn_fz_cca")
+
+
+@pytest.fixture
+def project(two_runs, monkeypatch):
+    """Run a of the tiny workflow (data + tiny models), as the working directory."""
+    monkeypatch.chdir(two_runs[0])
+    return two_runs[0]
+
+
+@pytest.fixture
+def params(base_params):
+    return tiny_corpus_params(base_params)
+
+
+def test_workflow_trains_every_model(project):
+    for name in ("snippet", "snippet_cca", *[f"passage/{v}" for v in VARIANTS]):
+        metrics = json.loads((project / "models" / name / "metrics.json").read_text())
+        assert 0 < metrics["valid_mrr"] <= 1, name
+        assert (project / "models" / name / "model.pt").is_file()
+    for name in ("snippet", *VARIANTS):
+        curve = pd.read_csv(project / "results/training" / name / "plots/metrics/valid/mrr.tsv", sep="\t")
+        assert list(curve.step) == [0, 1], name
+    refine = json.loads((project / "models/snippet_cca/metrics.json").read_text())
+    assert refine["n_pairs"] == 128
+    assert (project / "logs/train/rnn_fz_cca.log").is_file()
+    assert (project / "benchmarks/runs/train/snippet.tsv").is_file()
+
+
+def _train(params, variant, tmp, init=None, **overrides):
+    from pipeline.train_passage import train
+    p = copy.deepcopy(params)
+    p["train_passage"].update(overrides)
+    return train(p, variant, Path("data/dataset"), init, tmp / "out", tmp / "live", tmp / "ck.pt", log=lambda m: None)
+
+
+def _initial(params, variant, init=None):
+    from pipeline.train_passage import build_model
+    from pipeline.training import setup_torch
+    setup_torch(params["seed"], None)
+    return build_model(params["train_passage"], params["passage_variants"][variant],
+                       params["train_passage"]["emb_dim"], init).state_dict()
+
+
+def _trained(tmp):
+    return torch.load(tmp / "out/model.pt", weights_only=False)["state_dict"]
+
+
+@pytest.mark.parametrize("train_gru", [True, False])
+def test_gru_is_trained_unless_the_anchor_switch_says_otherwise(project, params, tmp_path, train_gru):
+    _train(params, "rnn", tmp_path, train_gru=train_gru)
+    before, after = _initial(params, "rnn"), _trained(tmp_path)
+    gru = [k for k in before if ".rnn." in k]
+    assert len(gru) == 8
+    changed = [k for k in gru if not torch.equal(before[k], after[k])]
+    assert (changed == gru) if train_gru else (changed == [])
+    assert not torch.equal(before["sheet.fc.weight"], after["sheet.fc.weight"])
+
+
+@pytest.mark.parametrize("leak", [False, True])
+def test_frozen_cnn_keeps_weights_and_batchnorm_statistics(project, params, tmp_path, leak):
+    init = Path("models/snippet/model.pt")
+    _train(params, "rnn_fz", tmp_path, init, frozen_bn_updates=leak)
+    snippet = torch.load(init, weights_only=False)["state_dict"]
+    after = _trained(tmp_path)
+    cnn = {k[len("sheet_net."):]: v for k, v in snippet.items() if k.startswith("sheet_net.")}
+    weights = [k for k in cnn if "running" not in k and "num_batches" not in k]
+    stats = [k for k in cnn if "running_mean" in k]
+    assert all(torch.equal(cnn[k], after["sheet.cnn." + k]) for k in weights)
+    same_stats = all(torch.equal(cnn[k], after["sheet.cnn." + k]) for k in stats)
+    assert same_stats != leak                     # the anchor's leak moves BN statistics; ours does not
+    assert torch.equal(snippet["cca.U"], after["sheet.cca_u"]) and torch.equal(snippet["cca.V"], after["audio.cca_u"])
+
+
+def _cli(project, params, out: Path, variant="rnn"):
+    return [sys.executable, "-m", "pipeline.train_passage", "--variant", variant, "--out", str(out / "model"),
+            "--live", str(out / "live"), "--checkpoint", str(out / "ck.pt"), "--params-json", as_json(params)]
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(project, params, tmp_path):
+    params["train_passage"].update({"epochs": 4, "n_train": 32})
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(_cli(project, params, whole), check=True, env=env, capture_output=True)
+    proc = subprocess.Popen(_cli(project, params, killed), env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "ck.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert torch.load(killed / "ck.pt", weights_only=False)["state"]["epoch"] < 4
+    res = subprocess.run(_cli(project, params, killed), env=env, capture_output=True, text=True)
+    assert res.returncode == 0 and "resuming from" in res.stderr
+    a, b = (torch.load(d / "model/model.pt", weights_only=False)["state_dict"] for d in (whole, killed))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for rel in ("model/metrics.json", "live/metrics.json", "live/plots/metrics/valid/mrr.tsv",
+                "live/plots/metrics/train/loss.tsv"):
+        assert (whole / rel).read_text() == (killed / rel).read_text(), rel
+
+
+def test_a_checkpoint_for_other_parameters_is_not_reused(project, params, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run(_cli(project, params, tmp_path), check=True, env=env, capture_output=True)
+    params["train_passage"]["margin"] = 0.5
+    res = subprocess.run(_cli(project, params, tmp_path), env=env, capture_output=True, text=True)
+    assert res.returncode == 0 and "ignoring" in res.stderr and "resuming" not in res.stderr
+
+
+def test_variant_needing_an_init_model_fails_clearly(project, params, tmp_path):
+    with pytest.raises(ValueError, match="needs --init"):
+        _train(params, "rnn_ft", tmp_path)

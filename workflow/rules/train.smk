@@ -1,0 +1,95 @@
+# Models: snippet baseline (pretraining) -> CCA refinement -> passage model variants.
+# Checkpoints live in checkpoints/ (not outputs, so a killed job resumes instead of restarting).
+
+DATASET_TABLES = expand("data/dataset/{split}/{table}.csv", split=["train", "valid"],
+                        table=["pieces", "performances", "passages", "snippets"])
+INIT_MODEL = {None: [], "snippet": "models/snippet/model.pt", "snippet_cca": "models/snippet_cca/model.pt"}
+
+
+def variant_init(wildcards):
+    return INIT_MODEL[config["passage_variants"][wildcards.variant]["init"]]
+
+
+def init_arg(wildcards, input):
+    return f"--init {input.init}" if input.init else ""
+
+
+rule train_snippet:
+    input:
+        tables=DATASET_TABLES,
+        code=stage_code("train_snippet"),
+    output:
+        model="models/snippet/model.pt",
+        metrics="models/snippet/metrics.json",
+        live=directory("results/training/snippet"),
+    params:
+        cfg=lambda w: params_json("seed", "training", "train_snippet"),
+    log:
+        "logs/train/snippet.log",
+    benchmark:
+        "benchmarks/runs/train/snippet.tsv"
+    threads: workflow.cores
+    resources:
+        mem_mb=16000,
+        runtime=24 * 60,
+    shell:
+        "python -m pipeline.train_snippet --dataset data/dataset --out models/snippet --live {output.live}"
+        " --checkpoint checkpoints/snippet.pt --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule refine_cca:
+    input:
+        tables=DATASET_TABLES,
+        snippet="models/snippet/model.pt",
+        code=stage_code("refine_cca"),
+    output:
+        model="models/snippet_cca/model.pt",
+        metrics="models/snippet_cca/metrics.json",
+    params:
+        cfg=lambda w: params_json("seed", "training", "train_snippet", "refine_cca"),
+    log:
+        "logs/train/snippet_cca.log",
+    benchmark:
+        "benchmarks/runs/train/snippet_cca.tsv"
+    threads: workflow.cores
+    resources:
+        mem_mb=16000,
+        runtime=60,
+    shell:
+        "python -m pipeline.refine_cca --dataset data/dataset --snippet-model {input.snippet} --out models/snippet_cca"
+        " --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule train_passage:
+    input:
+        tables=DATASET_TABLES,
+        init=variant_init,
+        code=stage_code("train_passage"),
+    output:
+        model="models/passage/{variant}/model.pt",
+        metrics="models/passage/{variant}/metrics.json",
+        live=directory("results/training/{variant}"),
+    params:
+        cfg=lambda w: json.dumps({"seed": config["seed"], "training": config["training"],
+                                  "train_passage": config["train_passage"],
+                                  "passage_variants": {w.variant: config["passage_variants"][w.variant]}},
+                                 sort_keys=True),
+        init=init_arg,
+    log:
+        "logs/train/{variant}.log",
+    benchmark:
+        "benchmarks/runs/train/{variant}.tsv"
+    threads: workflow.cores
+    resources:
+        mem_mb=16000,
+        runtime=24 * 60,
+    shell:
+        "python -m pipeline.train_passage --variant {wildcards.variant} --dataset data/dataset {params.init}"
+        " --out models/passage/{wildcards.variant} --live {output.live}"
+        " --checkpoint checkpoints/{wildcards.variant}.pt --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule models:
+    input:
+        expand("models/passage/{variant}/model.pt", variant=sorted(config["passage_variants"])),
+        "models/snippet_cca/model.pt",
