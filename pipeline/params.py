@@ -29,6 +29,9 @@ def validate(params: dict, where: str = "params.yaml") -> dict:
         raise ConfigError(f"{where}: render.test_soundfont '{render['test_soundfont']}' is also a training soundfont")
     if 1.0 not in render["test_tempo_ratios"]:
         raise ConfigError(f"{where}: render.test_tempo_ratios must include 1.0")
+    for name, v in params["passage_variants"].items():
+        if v["freeze_cnn"] and v["init"] is None:
+            raise ConfigError(f"{where}: passage_variants.{name}: freeze_cnn needs an init model (it would freeze random CNNs)")
     for name in sorted(set(render["train_soundfonts"] + [render["test_soundfont"]])):
         f = Path(render["soundfonts"][name]["file"])
         if not f.is_file():

@@ -31,7 +31,8 @@ def test_index_resolves_names_layouts_and_reports_absent(small_params, capsys):
     idx = piece_index(small_params)
     names = {p.name: p for p in idx.pieces}
     assert set(names) == {"TestC__Op1__minuet", "TestC__Op2__broken", "TestC__Op2__trio", "TestC__Op2__silence",
-                          "TestC__Op2__lost", "TestC__Op1__rondo"}
+                          "TestC__Op2__lost", "TestC__Op1__rondo", "TestC__Op1__gavotte"}
+    assert names["TestC__Op1__gavotte"].split == "valid"
     assert names["TestC__Op1__rondo"].main == "rondo-lys/rondo.ly" and names["TestC__Op1__rondo"].split == "test"
     assert idx.missing == [("TestC__Op9__ghost", "train")]
     assert "TestC__Op9__ghost" in capsys.readouterr().err

@@ -20,6 +20,9 @@ except ConfigError as err:
     sys.exit(f"scorelink: {err}")
 
 PIECES = {p.name: p for p in INDEX.pieces}
+# data/sources holds generated sources (music21 corpus only); it always exists so that DVC's `data`
+# stage, which tracks it, also works for a Mutopia corpus.
+Path("data/sources").mkdir(parents=True, exist_ok=True)
 PIECE_DIR = "data/pieces/{piece}"
 # the pipeline package next to the Snakefile (relative when run from the project root)
 CODE_DIR = Path(os.path.relpath(Path(workflow.basedir) / "pipeline"))
