@@ -18,6 +18,7 @@ include: "workflow/rules/render.smk"
 include: "workflow/rules/passages.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

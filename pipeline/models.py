@@ -166,6 +166,21 @@ class SnippetModel(nn.Module):
         self.cca = CCALayer(dim) if use_cca else None
         init_weights(self, "kaiming")
 
+    @torch.no_grad()
+    def embed_sheet(self, sheet: torch.Tensor) -> torch.Tensor:
+        """(B, dim) unit-norm sheet embeddings in eval mode (stored CCA projection)."""
+        x = self.sheet_net(sheet).float()
+        if self.cca is not None:
+            x = (x - self.cca.mean1) @ self.cca.U
+        return F.normalize(x, dim=1)
+
+    @torch.no_grad()
+    def embed_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        y = self.audio_net(audio).float()
+        if self.cca is not None:
+            y = (y - self.cca.mean2) @ self.cca.V
+        return F.normalize(y, dim=1)
+
     def forward(self, sheet, audio, pre_cca: bool = False):
         x, y = self.sheet_net(sheet), self.audio_net(audio)
         if pre_cca:

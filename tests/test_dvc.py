@@ -51,7 +51,9 @@ def test_recorded_snakemake_run_then_param_change_reruns_only_training(dvc_proje
     assert changed == PASSAGE_STAGES
     out = run(wd, "dvc", "repro").stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == PASSAGE_STAGES
+    evaluations = {"evaluate@" + s[len("train_"):] for s in PASSAGE_STAGES}
+    # table2 reruns only if a metrics file's content changed; never data, the snippet models nor BL
+    assert PASSAGE_STAGES | evaluations <= ran <= PASSAGE_STAGES | evaluations | {"table2"}
     assert "up to date" in run(wd, "dvc", "status").stdout
     metrics = run(wd, "dvc", "metrics", "show").stdout
     assert "models/passage/rnn_fz_cca/metrics.json" in metrics and "valid_mrr" in metrics

@@ -38,3 +38,18 @@ def test_ranks_metrics_ties_perfect_and_worst():
     m = retrieval_metrics(np.array([1, 2, 4, 30]))
     assert m["R@1"] == 25.0 and m["R@5"] == 75.0 and m["R@25"] == 75.0
     assert np.isclose(m["MRR"], (1 + 1 / 2 + 1 / 4 + 1 / 30) / 4) and m["median_rank"] == 3.0 and m["mean_rank"] == 9.25
+
+
+def test_snippet_voting_on_a_constructed_case():
+    from pipeline.evaluate import vote_ranks
+    # 3 passages in a 2-d space: passage p's snippets point at angle p; query snippets of passage 0 and 2
+    # land on their own passage, those of passage 1 land on passage 2 (wrong), all hits unambiguous.
+    ang = {0: 0.0, 1: 1.2, 2: 2.4}
+    db_owner = np.array([0, 0, 1, 1, 2, 2])
+    db = torch.tensor([[np.cos(ang[o]), np.sin(ang[o])] for o in db_owner], dtype=torch.float32)
+    q_owner = np.array([0, 0, 1, 2])
+    q = torch.tensor([[np.cos(a), np.sin(a)] for a in (0.0, 0.05, 2.4, 2.35)], dtype=torch.float32)
+    ranks = vote_ranks(q, q_owner, db, db_owner, n_passages=3, n_candidates=2)
+    # passage 0: 2 hits x 2 snippets, all its own -> rank 1; passage 1: its 2 votes go to passage 2, so it
+    # ties with passage 0 at 0 votes and ranks behind both (pessimistic) -> 3; passage 2: all its own -> 1
+    assert ranks.tolist() == [1, 3, 1]

@@ -44,6 +44,14 @@ def test_workflow_trains_every_model(project):
     assert (project / "benchmarks/runs/train/snippet.tsv").is_file()
 
 
+def test_workflow_evaluates_every_model_into_table2(project):
+    table = pd.read_csv(project / "results/tables/table2.csv")
+    assert list(table.model[:6]) == ["BL", "RNN", "RNN-FT", "RNN-FZ", "RNN-FT-CCA", "RNN-FZ-CCA"]
+    assert set(table.direction) == {"A2S", "S2A"} and table.MRR.between(0, 1).all()
+    m = json.loads((project / "results/metrics/rnn.json").read_text())
+    assert m["tempo"] == 1.0 and m["a2s"]["n_queries"] == m["n_passages"] >= 2
+
+
 def _train(params, variant, tmp, init=None, **overrides):
     from pipeline.train_passage import train
     p = copy.deepcopy(params)

@@ -31,6 +31,7 @@ CODE_DIR = Path(os.path.relpath(Path(workflow.basedir) / "pipeline"))
 wildcard_constraints:
     piece="|".join(sorted(map(re.escape, PIECES))) or "NO_PIECES",
     variant="|".join(sorted(map(re.escape, config["passage_variants"]))),
+    model="bl|" + "|".join(sorted(map(re.escape, config["passage_variants"]))),
 
 
 def stage_code(module):
@@ -75,4 +76,4 @@ def figure_pieces():
 
 
 def all_targets():
-    return [*rules.data.input, *rules.models.input]
+    return [*rules.data.input, *rules.models.input, *rules.evaluation.input]
