@@ -39,7 +39,7 @@ def refine(params: dict, dataset: Path, snippet_model: Path, out: Path, log=prin
     v_rows = valid_rows(len(valid_bank.snippets), sp["n_valid"])
     before = mrr(*embed_snippets(model, valid_bank, v_rows))
     gen = epoch_generator(params["seed"], 0)
-    aug = Augment(sp["augment"]["system_translation"], tuple(sp["augment"]["scale"]), sp["augment"]["onset_jitter"])
+    aug = Augment.from_params(sp["augment"])
     rows = np.concatenate(epoch_rows(len(train_bank.snippets), p["n_pairs"], p["n_pairs"], gen))
     xs, ys = [], []
     for i in range(0, len(rows), 512):

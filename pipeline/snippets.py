@@ -146,6 +146,11 @@ class Augment:
     scale: tuple = (1.0, 1.0)
     onset_jitter: int = 0
 
+    @classmethod
+    def from_params(cls, augment: dict) -> "Augment":
+        """From ``train_snippet.augment`` of params.yaml."""
+        return cls(augment["system_translation"], tuple(augment["scale"]), augment["onset_jitter"])
+
 
 def snippet_batch(bank: SplitBank, rows: np.ndarray, aug: Augment | None = None,
                   gen: torch.Generator | None = None):

@@ -59,7 +59,7 @@ def train(params: dict, dataset: Path, out: Path, live: Path, checkpoint: Path, 
                          f"or valid ({len(valid_bank.snippets)})")
     log(f"train: {len(train_bank.snippets)} snippet pairs; valid: {len(valid_bank.snippets)}; device {device}")
     model = SnippetModel(p["emb_dim"], use_cca=p["cca"])
-    aug = Augment(p["augment"]["system_translation"], tuple(p["augment"]["scale"]), p["augment"]["onset_jitter"])
+    aug = Augment.from_params(p["augment"])
     v_rows = valid_rows(len(valid_bank.snippets), p["n_valid"])
 
     def batches(gen):
