@@ -32,6 +32,13 @@ def validate(params: dict, where: str = "params.yaml") -> dict:
     for name, v in params["passage_variants"].items():
         if v["freeze_cnn"] and v["init"] is None:
             raise ConfigError(f"{where}: passage_variants.{name}: freeze_cnn needs an init model (it would freeze random CNNs)")
+    variants, ex = set(params["passage_variants"]), params["experiments"]
+    checks = [("experiments.dim_sweep.variant", ex["dim_sweep"]["variant"], variants),
+              ("experiments.embedding_model", ex["embedding_model"], variants),
+              *(("experiments.tempo.models", m, variants | {"bl"}) for m in ex["tempo"]["models"])]
+    for key, value, allowed in checks:
+        if value not in allowed:
+            raise ConfigError(f"{where}: {key}: '{value}' is not one of {sorted(allowed)}")
     for name in sorted(set(render["train_soundfonts"] + [render["test_soundfont"]])):
         f = Path(render["soundfonts"][name]["file"])
         if not f.is_file():

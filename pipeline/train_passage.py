@@ -5,6 +5,8 @@ model artifact (``--init``: the pretrained baseline for RNN-FT/FZ, the CCA-refin
 RNN-FT-CCA/FZ-CCA; its CNNs and its CCA projection, kept frozen, are loaded); ``freeze_cnn`` =
 FZ (CNNs frozen, BatchNorm statistics too) or FT (fine-tuned).
 Writes ``OUT/model.pt`` (best weights by validation MRR) and ``OUT/metrics.json``; curves under ``--live``.
+``--dim-sweep`` trains one point of Experiment 1: ``train_passage`` keys overridden by
+``experiments.dim_sweep.train_passage``, embedding size ``--emb-dim``.
 """
 from __future__ import annotations
 
@@ -99,6 +101,12 @@ def train(params: dict, variant_name: str, dataset: Path, init: Path | None, out
     return metrics
 
 
+def sweep_params(params: dict) -> dict:
+    """``params`` with ``train_passage`` overridden by ``experiments.dim_sweep.train_passage``."""
+    overrides = params["experiments"]["dim_sweep"]["train_passage"]
+    return {**params, "train_passage": {**params["train_passage"], **overrides}}
+
+
 def load_passage_model(path: Path) -> tuple[PassageModel, dict]:
     """Rebuild a trained passage model (eval mode) and its meta from its artifact."""
     art = load_model(path)
@@ -117,18 +125,29 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", required=True, help="a key of passage_variants in params.yaml")
     ap.add_argument("--dataset", type=Path, default=Path("data/dataset"))
-    ap.add_argument("--init", type=Path, default=None, help="snippet model artifact (variants with init)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="snippet model artifact (variants with init); 'auto' = models/<the variant's init>/model.pt")
     ap.add_argument("--emb-dim", type=int, default=None, help="override train_passage.emb_dim (dimension sweep)")
+    ap.add_argument("--dim-sweep", action="store_true",
+                    help="apply experiments.dim_sweep.train_passage overrides (Experiment 1; needs --emb-dim)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--live", type=Path, required=True)
     ap.add_argument("--checkpoint", type=Path, required=True)
     add_params_argument(ap)
     args = ap.parse_args(argv)
     params = from_args(args)
+    if args.dim_sweep:
+        if args.emb_dim is None:
+            ap.error("--dim-sweep needs --emb-dim")
+        params = sweep_params(params)
     if args.variant not in params["passage_variants"]:
         ap.error(f"unknown variant '{args.variant}'; params.yaml defines {sorted(params['passage_variants'])}")
+    init = args.init
+    if init == Path("auto"):
+        name = params["passage_variants"][args.variant]["init"]
+        init = Path("models") / name / "model.pt" if name else None
     log = lambda msg: print(f"[train_passage] {msg}", file=sys.stderr, flush=True)
-    metrics = train(params, args.variant, args.dataset, args.init, args.out, args.live, args.checkpoint,
+    metrics = train(params, args.variant, args.dataset, init, args.out, args.live, args.checkpoint,
                     args.emb_dim, log)
     log(f"done: {metrics}")
     return 0

@@ -50,6 +50,8 @@ def tiny_training(p: dict) -> dict:
     p["train_snippet"].update({"epochs": 2, "n_train": 64, "n_valid": 32, "batch_size": 16})
     p["refine_cca"]["n_pairs"] = 128
     p["train_passage"].update({"epochs": 2, "n_train": 16, "batch_size": 8, "n_valid": 64})
+    p["experiments"]["dim_sweep"].update({"emb_dims": [8, 16], "train_passage": {"epochs": 1}})
+    p["experiments"]["sanity"].update({"n_queries": 2, "top_k": 3})
     return p
 
 

@@ -32,6 +32,8 @@ wildcard_constraints:
     piece="|".join(sorted(map(re.escape, PIECES))) or "NO_PIECES",
     variant="|".join(sorted(map(re.escape, config["passage_variants"]))),
     model="bl|" + "|".join(sorted(map(re.escape, config["passage_variants"]))),
+    dim=r"\d+",
+    tempo=r"\d+(\.\d+)?",
 
 
 def stage_code(module):
@@ -76,4 +78,4 @@ def figure_pieces():
 
 
 def all_targets():
-    return [*rules.data.input, *rules.models.input, *rules.evaluation.input]
+    return [*rules.data.input, *rules.models.input, *rules.evaluation.input, *rules.experiments.input]

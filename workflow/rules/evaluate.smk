@@ -10,7 +10,8 @@ rule evaluate:
         tables=expand("data/dataset/test/{table}.csv", table=["pieces", "performances", "passages"]),
         code=stage_code("evaluate"),
     output:
-        "results/metrics/{model}.json",
+        metrics="results/metrics/{model}.json",
+        details="results/retrieval/{model}.csv",
     params:
         cfg=lambda w: params_json("seed", "training", "train_passage", "evaluation"),
     log:
@@ -23,7 +24,7 @@ rule evaluate:
         runtime=60,
     shell:
         "python -m pipeline.evaluate --model {input.model} --dataset data/dataset --split test --tempo 1.0"
-        " --out {output} --params-json {params.cfg:q} > {log} 2>&1"
+        " --out {output.metrics} --details {output.details} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule table2:

@@ -1,0 +1,142 @@
+"""Stage ``experiments``: the paper's experiments from evaluation outputs (tables and figures).
+
+Subcommands (each reads ``pipeline.evaluate`` outputs, writes to ``--out`` without suffix). Inputs
+may be files or folders (all ``*.json`` inside); only the evaluations params.yaml asks for are used
+(``experiments.dim_sweep``: variant and dimensions; ``experiments.tempo.models`` x
+``render.test_tempo_ratios``), so stale files of an earlier configuration never enter a figure.
+
+* ``dim-sweep JSON...`` — Experiment 1: MRR both ways vs embedding dimension → ``OUT.csv``,
+  ``OUT.png``. Each JSON is the evaluation of one sweep model (its ``emb_dim`` is recorded there).
+* ``tempo JSON...`` — Experiment 3: MRR both ways of each model at each test tempo ratio →
+  ``OUT.csv``, ``OUT.md`` (rows: model x direction, columns: tempo ratio).
+* ``distance DETAILS.csv`` — Experiment 4: cosine distance of every matching pair vs its audio
+  duration [s], point area ∝ 1/rank (S2A) → ``OUT.png`` and the plotted points ``OUT.csv``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pipeline.params import add_params_argument, from_args  # noqa: E402
+from pipeline.tables import DISPLAY, to_markdown  # noqa: E402
+
+DIRECTIONS = ("a2s", "s2a")
+DISPLAY_KEY = {"bl": "BL"}   # the evaluate JSON names the baseline "BL", passage models by variant key
+
+
+def load(paths: list[Path]) -> list[dict]:
+    files = [f for p in map(Path, paths) for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
+    return [json.loads(f.read_text()) for f in files]
+
+
+def select(results: list[dict], experiment: str, params: dict) -> list[dict]:
+    """The evaluations ``params`` asks for (see the module docstring); raises if one is missing."""
+    ex = params["experiments"]
+    if experiment == "dim-sweep":
+        want = [(ex["dim_sweep"]["variant"], d, 1.0) for d in ex["dim_sweep"]["emb_dims"]]
+        key = lambda r: (r["model"], r["emb_dim"], r["tempo"])
+    else:
+        want = [(DISPLAY_KEY.get(m, m), t) for m in ex["tempo"]["models"] for t in params["render"]["test_tempo_ratios"]]
+        key = lambda r: (r["model"], r["tempo"])
+    by_key = {key(r): r for r in results}
+    missing = [w for w in want if w not in by_key]
+    if missing:
+        raise ValueError(f"{experiment}: no evaluation for {missing}")
+    return [by_key[w] for w in want]
+
+
+def dim_sweep_table(results: list[dict]) -> pd.DataFrame:
+    """One row per embedding dimension (ascending): MRR and R@1 both ways."""
+    rows = [{"emb_dim": r["emb_dim"], "model": r["model"],
+             **{f"MRR_{d}": r[d]["MRR"] for d in DIRECTIONS}, **{f"R@1_{d}": r[d]["R@1"] for d in DIRECTIONS}}
+            for r in results]
+    return pd.DataFrame(rows).sort_values("emb_dim").reset_index(drop=True)
+
+
+def dim_sweep_figure(df: pd.DataFrame, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for d, marker in zip(DIRECTIONS, "os"):
+        ax.plot(df.emb_dim, df[f"MRR_{d}"], marker=marker, label=d.upper())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(df.emb_dim, [str(v) for v in df.emb_dim])
+    ax.set_xlabel("embedding dimension")
+    ax.set_ylabel("MRR")
+    ax.set_title(f"Experiment 1: {DISPLAY.get(df.model.iloc[0], df.model.iloc[0])}, test passages")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def tempo_table(results: list[dict]) -> pd.DataFrame:
+    """Rows: (direction, model) in input order; columns: MRR at each tempo ratio (ascending)."""
+    ratios = sorted({r["tempo"] for r in results})
+    models = list(dict.fromkeys(r["model"] for r in results))
+    by_key = {(r["model"], r["tempo"]): r for r in results}
+    rows = []
+    for d in DIRECTIONS:
+        for m in models:
+            row = {"direction": d.upper(), "model": DISPLAY.get(m, m)}
+            row.update({f"ρ={t:g}": by_key[(m, t)][d]["MRR"] if (m, t) in by_key else float("nan") for t in ratios})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def distance_figure(details: pd.DataFrame, title: str, out: Path) -> pd.DataFrame:
+    """Scatter of matching-pair distance vs audio duration; area ∝ 1/rank (S2A). Returns the points."""
+    pts = details[["piece", "system", "audio_s", "distance", "rank_s2a"]].copy()
+    pts["size"] = 120.0 / pts.rank_s2a
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(pts.audio_s, pts.distance, s=pts["size"], alpha=0.6, edgecolors="k", linewidths=0.3)
+    ax.set_xlabel("audio duration of the passage [s]")
+    ax.set_ylabel("cosine distance of the matching pair")
+    ax.set_title(f"Experiment 4: {title} (point area ∝ 1/rank, S2A)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return pts
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("experiment", choices=["dim-sweep", "tempo", "distance"])
+    ap.add_argument("inputs", nargs="+", type=Path, help="evaluation JSONs (dim-sweep, tempo) or one details CSV")
+    ap.add_argument("--out", type=Path, required=True, help="output path without suffix")
+    add_params_argument(ap)
+    args = ap.parse_args(argv)
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.experiment == "dim-sweep":
+        df = dim_sweep_table(select(load(args.inputs), args.experiment, from_args(args)))
+        df.to_csv(out.with_suffix(".csv"), index=False, float_format="%.4f")
+        dim_sweep_figure(df, out.with_suffix(".png"))
+    elif args.experiment == "tempo":
+        df = tempo_table(select(load(args.inputs), args.experiment, from_args(args)))
+        df.to_csv(out.with_suffix(".csv"), index=False, float_format="%.4f")
+        out.with_suffix(".md").write_text(to_markdown(df))
+    else:
+        if len(args.inputs) != 1:
+            ap.error("distance takes one details CSV")
+        details = pd.read_csv(args.inputs[0])
+        if details.distance.isna().all():
+            ap.error(f"{args.inputs[0]}: no distances (a voting baseline has none); use a passage model")
+        name = args.inputs[0].stem
+        pts = distance_figure(details, DISPLAY.get(name, name), out.with_suffix(".png"))
+        pts.to_csv(out.with_suffix(".csv"), index=False, float_format="%.5g")
+        df = pts
+    print(df.to_string(index=False), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The paper's experiments on the tiny corpus built by the real workflow (run a of ``two_runs``)."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import REPO, tiny_corpus_params
+
+
+@pytest.fixture
+def project(two_runs, monkeypatch):
+    monkeypatch.chdir(two_runs[0])
+    return two_runs[0]
+
+
+def test_dimension_sweep_trains_one_model_per_dimension(project):
+    df = pd.read_csv(project / "results/experiments/dim_sweep.csv")
+    assert list(df.emb_dim) == [8, 16]
+    assert df.MRR_a2s.between(0, 1).all() and df.MRR_s2a.between(0, 1).all()
+    for dim in (8, 16):
+        meta = json.loads((project / f"results/experiments/dim_sweep/d{dim}.json").read_text())
+        assert meta["emb_dim"] == dim and meta["model"] == "rnn_fz_cca"
+        # the sweep's own training budget (experiments.dim_sweep.train_passage: 1 epoch), not the variants' 2
+        assert json.loads((project / f"models/sweep/d{dim}/metrics.json").read_text())["epochs"] == 1
+    assert Image.open(project / "results/experiments/dim_sweep.png").size[0] > 300
+
+
+def test_tempo_table_has_every_model_and_ratio(project):
+    df = pd.read_csv(project / "results/experiments/tempo.csv")
+    assert list(df.columns) == ["direction", "model", "ρ=1", "ρ=2"]
+    assert list(df.model) == ["BL", "RNN", "BL", "RNN"] and list(df.direction) == ["A2S", "A2S", "S2A", "S2A"]
+    # the tempo-1.0 column is the main evaluation (same model, same passages)
+    main = json.loads((project / "results/metrics/rnn.json").read_text())
+    assert df["ρ=1"][1] == pytest.approx(main["a2s"]["MRR"], abs=1e-4)
+    slow = json.loads((project / "results/experiments/tempo/rnn_t2.0.json").read_text())
+    assert slow["tempo"] == 2.0 and slow["n_passages"] == main["n_passages"]
+
+
+def test_details_and_distance_figure_agree_with_the_metrics(project):
+    details = pd.read_csv(project / "results/retrieval/rnn_ft_cca.csv")
+    m = json.loads((project / "results/metrics/rnn_ft_cca.json").read_text())
+    assert len(details) == m["n_passages"]
+    for d in ("a2s", "s2a"):
+        assert np.mean(1 / details[f"rank_{d}"]) == pytest.approx(m[d]["MRR"])
+        # the top list is consistent with the rank: the match is listed at its rank when ranks are unique
+        first = details[f"top_{d}"].str.split().str[0].astype(int)
+        assert ((first == details.index) == (details[f"rank_{d}"] == 1)).mean() > 0.5
+    assert details.distance.between(0, 2).all() and (details.audio_s > 0).all()
+    assert pd.read_csv(project / "results/retrieval/bl.csv").distance.isna().all()
+    pts = pd.read_csv(project / "results/experiments/distance_vs_duration.csv")
+    assert len(pts) == len(details)
+    assert (project / "results/experiments/retrieval_examples.png").stat().st_size > 10_000
+
+
+def test_report_holds_every_table_and_figure(project, tmp_path):
+    from conftest import snakemake
+    report = tmp_path / "report.zip"
+    r = snakemake(project, "--report", str(report))
+    assert r.returncode == 0, r.stderr[-3000:]
+    import zipfile
+    names = "\n".join(zipfile.ZipFile(report).namelist())
+    for f in ("table2.csv", "dim_sweep.png", "dim_sweep.csv", "tempo.csv", "distance_vs_duration.png",
+              "retrieval_examples.png"):
+        assert f in names, f
+
+
+def test_experiment_params_are_checked(base_params):
+    from pipeline.errors import ConfigError
+    from pipeline.params import validate
+    p = tiny_corpus_params(base_params)
+    p["experiments"]["tempo"]["models"] = ["bl", "rnn_xl"]
+    with pytest.raises(ConfigError, match="experiments.tempo.models: 'rnn_xl'"):
+        validate(p)

@@ -1,0 +1,154 @@
+# The paper's experiments on the test split: Exp 1 (embedding-dimension sweep), Exp 3 (tempo),
+# Exp 4 (distance vs duration) and the top-k sanity figure. Outputs: results/experiments/.
+
+SWEEP = config["experiments"]["dim_sweep"]
+TEMPO_MODELS = config["experiments"]["tempo"]["models"]
+TEMPI = [str(float(t)) for t in config["render"]["test_tempo_ratios"]]  # as DVC writes them: 1.0, 0.66
+EMBEDDING_MODEL = config["experiments"]["embedding_model"]
+TEST_TABLES = expand("data/dataset/test/{table}.csv", table=["pieces", "performances", "passages"])
+
+
+def sweep_params(wildcards):
+    return json.dumps({"seed": config["seed"], "training": config["training"], "train_passage": config["train_passage"],
+                       "passage_variants": {SWEEP["variant"]: config["passage_variants"][SWEEP["variant"]]},
+                       "experiments": {"dim_sweep": SWEEP}}, sort_keys=True)
+
+
+rule train_sweep:
+    input:
+        tables=DATASET_TABLES,
+        init=INIT_MODEL[config["passage_variants"][SWEEP["variant"]]["init"]],
+        code=stage_code("train_passage"),
+    output:
+        model="models/sweep/d{dim}/model.pt",
+        metrics="models/sweep/d{dim}/metrics.json",
+        live=directory("results/training/sweep/d{dim}"),
+    params:
+        cfg=sweep_params,
+        init=init_arg,
+        variant=SWEEP["variant"],
+    log:
+        "logs/train/sweep_d{dim}.log",
+    benchmark:
+        "benchmarks/runs/train/sweep_d{dim}.tsv"
+    threads: workflow.cores
+    resources:
+        mem_mb=16000,
+        runtime=24 * 60,
+    shell:
+        "python -m pipeline.train_passage --dim-sweep --variant {params.variant} --emb-dim {wildcards.dim}"
+        " --dataset data/dataset {params.init} --out models/sweep/d{wildcards.dim} --live {output.live}"
+        " --checkpoint checkpoints/sweep_d{wildcards.dim}.pt --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule evaluate_sweep:
+    input:
+        model="models/sweep/d{dim}/model.pt",
+        tables=TEST_TABLES,
+        code=stage_code("evaluate"),
+    output:
+        "results/experiments/dim_sweep/d{dim}.json",
+    params:
+        cfg=lambda w: params_json("seed", "training", "train_passage", "evaluation"),
+    log:
+        "logs/evaluate/sweep_d{dim}.log",
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    shell:
+        "python -m pipeline.evaluate --model {input.model} --dataset data/dataset --split test --tempo 1.0"
+        " --out {output} --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule dim_sweep:
+    input:
+        metrics=expand("results/experiments/dim_sweep/d{dim}.json", dim=SWEEP["emb_dims"]),
+        code=stage_code("experiments"),
+    output:
+        csv=report("results/experiments/dim_sweep.csv", caption="../report/dim_sweep_table.rst", category="Experiments"),
+        png=report("results/experiments/dim_sweep.png", caption="../report/dim_sweep.rst", category="Experiments"),
+    params:
+        cfg=lambda w: params_json("experiments", "render"),
+    log:
+        "logs/experiments/dim_sweep.log",
+    shell:
+        "python -m pipeline.experiments dim-sweep {input.metrics} --out results/experiments/dim_sweep"
+        " --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule evaluate_tempo:
+    input:
+        model=lambda w: EVAL_MODELS[w.model],
+        tables=TEST_TABLES,
+        code=stage_code("evaluate"),
+    output:
+        "results/experiments/tempo/{model}_t{tempo}.json",
+    params:
+        cfg=lambda w: params_json("seed", "training", "train_passage", "evaluation"),
+    log:
+        "logs/evaluate/{model}_t{tempo}.log",
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    shell:
+        "python -m pipeline.evaluate --model {input.model} --dataset data/dataset --split test --tempo {wildcards.tempo}"
+        " --out {output} --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule tempo_table:
+    input:
+        metrics=expand("results/experiments/tempo/{model}_t{tempo}.json", model=TEMPO_MODELS, tempo=TEMPI),
+        code=stage_code("experiments"),
+    output:
+        csv=report("results/experiments/tempo.csv", caption="../report/tempo.rst", category="Experiments"),
+        md="results/experiments/tempo.md",
+    params:
+        cfg=lambda w: params_json("experiments", "render"),
+    log:
+        "logs/experiments/tempo.log",
+    shell:
+        "python -m pipeline.experiments tempo {input.metrics} --out results/experiments/tempo"
+        " --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule distance_figure:
+    input:
+        details=f"results/retrieval/{EMBEDDING_MODEL}.csv",
+        code=stage_code("experiments"),
+    output:
+        png=report("results/experiments/distance_vs_duration.png", caption="../report/distance.rst",
+                   category="Experiments"),
+        csv="results/experiments/distance_vs_duration.csv",
+    log:
+        "logs/experiments/distance_vs_duration.log",
+    shell:
+        "python -m pipeline.experiments distance {input.details} --out results/experiments/distance_vs_duration"
+        " > {log} 2>&1"
+
+
+rule sanity_figure:
+    input:
+        details=f"results/retrieval/{EMBEDDING_MODEL}.csv",
+        tables=TEST_TABLES,
+        code=stage_code("sanity"),
+    output:
+        report("results/experiments/retrieval_examples.png", caption="../report/retrieval_examples.rst",
+               category="Experiments"),
+    params:
+        n=config["experiments"]["sanity"]["n_queries"],
+        k=config["experiments"]["sanity"]["top_k"],
+    log:
+        "logs/experiments/retrieval_examples.log",
+    shell:
+        "python -m pipeline.sanity --details {input.details} --dataset data/dataset --split test --tempo 1.0"
+        " --n-queries {params.n} --top-k {params.k} --out {output} > {log} 2>&1"
+
+
+rule experiments:
+    input:
+        rules.dim_sweep.output,
+        rules.tempo_table.output,
+        rules.distance_figure.output,
+        rules.sanity_figure.output,
