@@ -131,20 +131,9 @@ def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: f
     return out
 
 
-def model_path(params: dict, key: str, models: Path = Path("models")) -> Path:
-    """Artifact of an evaluated model key: ``bl`` = the baseline's snippet model, else a passage variant."""
-    if key == "bl":
-        return models / params["evaluation"]["baseline_model"] / "model.pt"
-    if key not in params["passage_variants"]:
-        raise ValueError(f"unknown model '{key}': bl or one of {sorted(params['passage_variants'])}")
-    return models / "passage" / key / "model.pt"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    which = ap.add_mutually_exclusive_group(required=True)
-    which.add_argument("--model", type=Path, help="a passage or snippet model artifact (model.pt)")
-    which.add_argument("--model-key", help="bl or a passage_variants key (artifact under models/)")
+    ap.add_argument("--model", type=Path, required=True, help="a passage or snippet model artifact (model.pt)")
     ap.add_argument("--dataset", type=Path, default=Path("data/dataset"))
     ap.add_argument("--split", default="test")
     ap.add_argument("--tempo", type=float, default=1.0, help="tempo ratio of the performances evaluated")
@@ -153,9 +142,7 @@ def main(argv=None) -> int:
     add_params_argument(ap)
     args = ap.parse_args(argv)
     log = lambda msg: print(f"[evaluate] {msg}", file=sys.stderr, flush=True)
-    params = from_args(args)
-    model = args.model or model_path(params, args.model_key)
-    write_json(args.out, evaluate(params, model, args.dataset, args.split, args.tempo, log, args.details))
+    write_json(args.out, evaluate(from_args(args), args.model, args.dataset, args.split, args.tempo, log, args.details))
     return 0
 
 

@@ -3,7 +3,7 @@
 Subcommands (each reads ``pipeline.evaluate`` outputs, writes to ``--out`` without suffix). Inputs
 may be files or folders (all ``*.json`` inside); only the evaluations params.yaml asks for are used
 (``experiments.dim_sweep``: variant and dimensions; ``experiments.tempo.models`` x
-``render.test_tempo_ratios``), so stale files of an earlier configuration never enter a figure.
+``render.test_tempo_ratios``, BL and ``experiments.tempo.variants``), so stale files of an earlier configuration never enter a figure.
 
 * ``dim-sweep JSON...`` — Experiment 1: MRR both ways vs embedding dimension → ``OUT.csv``,
   ``OUT.png``. Each JSON is the evaluation of one sweep model (its ``emb_dim`` is recorded there).
@@ -44,7 +44,7 @@ def select(results: list[dict], experiment: str, params: dict) -> list[dict]:
         want = [(ex["dim_sweep"]["variant"], d, 1.0) for d in ex["dim_sweep"]["emb_dims"]]
         key = lambda r: (r["model"], r["emb_dim"], r["tempo"])
     else:
-        want = [(DISPLAY_KEY.get(m, m), t) for m in ex["tempo"]["models"] for t in params["render"]["test_tempo_ratios"]]
+        want = [(DISPLAY_KEY.get(m, m), t) for m in ["bl", *ex["tempo"]["variants"]] for t in params["render"]["test_tempo_ratios"]]
         key = lambda r: (r["model"], r["tempo"])
     by_key = {key(r): r for r in results}
     missing = [w for w in want if w not in by_key]

@@ -35,7 +35,7 @@ def validate(params: dict, where: str = "params.yaml") -> dict:
     variants, ex = set(params["passage_variants"]), params["experiments"]
     checks = [("experiments.dim_sweep.variant", ex["dim_sweep"]["variant"], variants),
               ("experiments.embedding_model", ex["embedding_model"], variants),
-              *(("experiments.tempo.models", m, variants | {"bl"}) for m in ex["tempo"]["models"])]
+              *(("experiments.tempo.variants", m, variants) for m in ex["tempo"]["variants"])]
     for key, value, allowed in checks:
         if value not in allowed:
             raise ConfigError(f"{where}: {key}: '{value}' is not one of {sorted(allowed)}")

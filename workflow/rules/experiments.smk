@@ -2,7 +2,7 @@
 # Exp 4 (distance vs duration) and the top-k sanity figure. Outputs: results/experiments/.
 
 SWEEP = config["experiments"]["dim_sweep"]
-TEMPO_MODELS = config["experiments"]["tempo"]["models"]
+TEMPO_MODELS = ["bl", *config["experiments"]["tempo"]["variants"]]
 TEMPI = [str(float(t)) for t in config["render"]["test_tempo_ratios"]]  # as DVC writes them: 1.0, 0.66
 EMBEDDING_MODEL = config["experiments"]["embedding_model"]
 TEST_TABLES = expand("data/dataset/test/{table}.csv", table=["pieces", "performances", "passages"])
