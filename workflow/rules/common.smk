@@ -57,6 +57,14 @@ def params_json(*sections):
     return json.dumps({s: config[s] for s in sections}, sort_keys=True)
 
 
+def small_job_params(threads, *sections, extra=None):
+    """params_json for a small torch job (evaluation, sweep point): ``training.threads`` = the job's
+    Snakemake threads (1), so two such jobs run side by side on two cores instead of queueing."""
+    cfg = {s: config[s] for s in sections}
+    cfg["training"] = {**config["training"], "threads": threads}
+    return json.dumps({**cfg, **(extra or {})}, sort_keys=True)
+
+
 def piece_source(wildcards):
     """Source files of a piece (so an edit reruns it): a corpus folder or a generated music21 folder."""
     p = PIECES[wildcards.piece]

@@ -13,12 +13,12 @@ rule evaluate:
         metrics="results/metrics/{model}.json",
         details="results/retrieval/{model}.csv",
     params:
-        cfg=lambda w: params_json("seed", "training", "train_passage", "evaluation"),
+        cfg=lambda w, threads: small_job_params(threads, "seed", "train_passage", "evaluation"),
     log:
         "logs/evaluate/{model}.log",
     benchmark:
         "benchmarks/runs/evaluate/{model}.tsv"
-    threads: workflow.cores
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=60,

@@ -8,10 +8,10 @@ EMBEDDING_MODEL = config["experiments"]["embedding_model"]
 TEST_TABLES = expand("data/dataset/test/{table}.csv", table=["pieces", "performances", "passages"])
 
 
-def sweep_params(wildcards):
-    return json.dumps({"seed": config["seed"], "training": config["training"], "train_passage": config["train_passage"],
-                       "passage_variants": {SWEEP["variant"]: config["passage_variants"][SWEEP["variant"]]},
-                       "experiments": {"dim_sweep": SWEEP}}, sort_keys=True)
+def sweep_params(wildcards, threads):
+    return small_job_params(threads, "seed", "train_passage",
+                            extra={"passage_variants": {SWEEP["variant"]: config["passage_variants"][SWEEP["variant"]]},
+                                   "experiments": {"dim_sweep": SWEEP}})
 
 
 rule train_sweep:
@@ -31,7 +31,7 @@ rule train_sweep:
         "logs/train/sweep_d{dim}.log",
     benchmark:
         "benchmarks/runs/train/sweep_d{dim}.tsv"
-    threads: workflow.cores
+    threads: 1
     resources:
         mem_mb=16000,
         runtime=24 * 60,
@@ -49,10 +49,10 @@ rule evaluate_sweep:
     output:
         "results/experiments/dim_sweep/d{dim}.json",
     params:
-        cfg=lambda w: params_json("seed", "training", "train_passage", "evaluation"),
+        cfg=lambda w, threads: small_job_params(threads, "seed", "train_passage", "evaluation"),
     log:
         "logs/evaluate/sweep_d{dim}.log",
-    threads: workflow.cores
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
@@ -85,10 +85,10 @@ rule evaluate_tempo:
     output:
         "results/experiments/tempo/{model}_t{tempo}.json",
     params:
-        cfg=lambda w: params_json("seed", "training", "train_passage", "evaluation"),
+        cfg=lambda w, threads: small_job_params(threads, "seed", "train_passage", "evaluation"),
     log:
         "logs/evaluate/{model}_t{tempo}.log",
-    threads: workflow.cores
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
