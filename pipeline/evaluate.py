@@ -45,11 +45,6 @@ def passage_distances(sheet: torch.Tensor, audio: torch.Tensor) -> dict:
     return {"a2s": a2s, "s2a": a2s.T}
 
 
-def passage_ranks(sheet: torch.Tensor, audio: torch.Tensor) -> dict:
-    """Match ranks both ways from (N, d) passage embeddings (row i of each = passage i)."""
-    return {d: match_ranks(m) for d, m in passage_distances(sheet, audio).items()}
-
-
 def vote_matrix(query_emb: torch.Tensor, query_owner: np.ndarray, db_emb: torch.Tensor, db_owner: np.ndarray,
                 n_passages: int, n_candidates: int) -> np.ndarray:
     """Snippet voting: (N, N) votes [query passage, candidate passage].
@@ -65,9 +60,11 @@ def vote_matrix(query_emb: torch.Tensor, query_owner: np.ndarray, db_emb: torch.
     return votes
 
 
-def vote_ranks(*args) -> np.ndarray:
-    """Rank (1-based, pessimistic ties) of each query passage's own passage; arguments of :func:`vote_matrix`."""
-    return match_ranks(-torch.from_numpy(vote_matrix(*args)).double())
+def vote_ranks(query_emb: torch.Tensor, query_owner: np.ndarray, db_emb: torch.Tensor, db_owner: np.ndarray,
+               n_passages: int, n_candidates: int) -> np.ndarray:
+    """Rank (1-based, pessimistic ties) of each query passage's own passage by votes (:func:`vote_matrix`)."""
+    votes = vote_matrix(query_emb, query_owner, db_emb, db_owner, n_passages, n_candidates)
+    return match_ranks(-torch.from_numpy(votes).double())
 
 
 @torch.no_grad()
