@@ -60,11 +60,15 @@ def vote_matrix(query_emb: torch.Tensor, query_owner: np.ndarray, db_emb: torch.
     return votes
 
 
+def vote_scores(*args) -> torch.Tensor:
+    """Minus the :func:`vote_matrix` (same arguments): lower is better, like a distance."""
+    return -torch.from_numpy(vote_matrix(*args)).double()
+
+
 def vote_ranks(query_emb: torch.Tensor, query_owner: np.ndarray, db_emb: torch.Tensor, db_owner: np.ndarray,
                n_passages: int, n_candidates: int) -> np.ndarray:
     """Rank (1-based, pessimistic ties) of each query passage's own passage by votes (:func:`vote_matrix`)."""
-    votes = vote_matrix(query_emb, query_owner, db_emb, db_owner, n_passages, n_candidates)
-    return match_ranks(-torch.from_numpy(votes).double())
+    return match_ranks(vote_scores(query_emb, query_owner, db_emb, db_owner, n_passages, n_candidates))
 
 
 @torch.no_grad()
@@ -78,17 +82,16 @@ def baseline_scores(model: SnippetModel, bank: SplitBank, hops: tuple, n_candida
         own_s.append(np.repeat(rows[i:i + batch], ns.numpy())), own_a.append(np.repeat(rows[i:i + batch], na.numpy()))
     s, a, own_s, own_a = torch.cat(sheets), torch.cat(audios), np.concatenate(own_s), np.concatenate(own_a)
     n = len(rows)
-    return {"a2s": -torch.from_numpy(vote_matrix(a, own_a, s, own_s, n, n_candidates)).double(),
-            "s2a": -torch.from_numpy(vote_matrix(s, own_s, a, own_a, n, n_candidates)).double()}
+    return {"a2s": vote_scores(a, own_a, s, own_s, n, n_candidates), "s2a": vote_scores(s, own_s, a, own_a, n, n_candidates)}
 
 
-def details_table(bank: SplitBank, scores: dict, distance: np.ndarray | None) -> pd.DataFrame:
+def details_table(bank: SplitBank, scores: dict, ranks: dict, distance: np.ndarray | None) -> pd.DataFrame:
     """One row per passage: durations, match ranks both ways, matching distance, top candidates."""
     p = bank.passages
     out = pd.DataFrame({"piece": p.piece, "performance": p.performance, "system": p.system,
                         "audio_s": (p.f1 - p.f0) / FPS, "sheet_px": p.x1 - p.x0})
-    for d, m in scores.items():
-        out[f"rank_{d}"] = match_ranks(m)
+    for d, r in ranks.items():
+        out[f"rank_{d}"] = r
     out["distance"] = distance if distance is not None else np.nan
     for d, m in scores.items():
         # stable order: ties keep the lower row first (only the listing; ranks stay pessimistic)
@@ -117,10 +120,11 @@ def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: f
         hops = (meta["sheet_hop_half_px"], meta["audio_hop_frames"])
         scores = passage_distances(*embed_passages(model.to(device), bank, np.arange(len(bank.passages)), hops))
         distance, name = scores["a2s"].diagonal().cpu().numpy(), meta["variant"]
-    out = {d: retrieval_metrics(match_ranks(m)) for d, m in scores.items()}
+    ranks = {d: match_ranks(m) for d, m in scores.items()}
+    out = {d: retrieval_metrics(r) for d, r in ranks.items()}
     if details is not None:
         details.parent.mkdir(parents=True, exist_ok=True)
-        details_table(bank, scores, distance).to_csv(details, index=False, float_format="%.6g")
+        details_table(bank, scores, ranks, distance).to_csv(details, index=False, float_format="%.6g")
     out.update({"model": name, "emb_dim": art["meta"]["emb_dim"], "split": split, "tempo": tempo,
                 "n_passages": len(bank.passages)})
     log(f"{name} on {split} @ tempo {tempo}: {len(bank.passages)} passages; "
