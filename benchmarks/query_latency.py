@@ -74,10 +74,7 @@ def main(argv=None) -> int:
         q = model.audio(audio, n_a)
         cosine_distances(q, db_sheet).argsort(dim=1)
 
-    art = load_model(args.baseline)
-    snip = SnippetModel(art["meta"]["emb_dim"], use_cca=art["meta"]["cca"])
-    snip.load_state_dict(art["state_dict"])
-    snip.to(device).eval()
+    snip = SnippetModel.from_artifact(load_model(args.baseline)).to(device)
     sheet, _, n_s, _ = passage_batch(bank, np.arange(n), *hops)
     db_snip, db_owner = snip.embed_sheet(sheet), np.repeat(np.arange(n), n_s.numpy())
 

@@ -111,9 +111,7 @@ def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: f
     art = load_model(model_path)
     hops = (params["train_passage"]["sheet_hop_half_px"], params["train_passage"]["audio_hop_frames"])
     if art["meta"]["kind"] == "snippet":
-        model = SnippetModel(art["meta"]["emb_dim"], use_cca=art["meta"]["cca"])
-        model.load_state_dict(art["state_dict"])
-        scores = baseline_scores(model.to(device).eval(), bank, hops, e["n_candidates"])
+        scores = baseline_scores(SnippetModel.from_artifact(art).to(device), bank, hops, e["n_candidates"])
         distance, name = None, "BL"
     else:
         model, meta = load_passage_model(model_path)

@@ -166,6 +166,13 @@ class SnippetModel(nn.Module):
         self.cca = CCALayer(dim) if use_cca else None
         init_weights(self, "kaiming")
 
+    @classmethod
+    def from_artifact(cls, art: dict) -> "SnippetModel":
+        """Rebuild a trained snippet model from its artifact (``training.load_model``), in eval mode."""
+        model = cls(art["meta"]["emb_dim"], use_cca=art["meta"]["cca"])
+        model.load_state_dict(art["state_dict"])
+        return model.eval()
+
     @torch.no_grad()
     def embed_sheet(self, sheet: torch.Tensor) -> torch.Tensor:
         """(B, dim) unit-norm sheet embeddings in eval mode (stored CCA projection)."""
