@@ -26,6 +26,9 @@ Path("data/sources").mkdir(parents=True, exist_ok=True)
 PIECE_DIR = "data/pieces/{piece}"
 # the pipeline package next to the Snakefile (relative when run from the project root)
 CODE_DIR = Path(os.path.relpath(Path(workflow.basedir) / "pipeline"))
+# Threads of a training job (torch CPU math, data loading next to a GPU). Snakemake lowers it to
+# --cores on a local run; on a cluster it is the job's --cpus-per-task (profiles/slurm can override).
+TRAINING_THREADS = 8
 
 
 wildcard_constraints:

@@ -14,6 +14,7 @@ rule dataset:
         cfg=lambda w: params_json("seed", "corpus"),
     log:
         "logs/dataset.log",
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
@@ -30,6 +31,10 @@ rule alignment_figure:
                category="Data", subcategory="Alignment"),
     log:
         "logs/figures/alignment/{piece}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     shell:
         "python -m pipeline.figures --piece-root data/pieces/{wildcards.piece} --out {output:q} > {log} 2>&1"
 

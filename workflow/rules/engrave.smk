@@ -15,6 +15,7 @@ rule engrave:
         "logs/engrave/{piece}.log",
     benchmark:
         "benchmarks/runs/engrave/{piece}.tsv"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=20,

@@ -36,6 +36,10 @@ rule table2:
         md="results/tables/table2.md",
     log:
         "logs/tables/table2.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python -m pipeline.tables {input.metrics} --out results/tables/table2 > {log} 2>&1"
 

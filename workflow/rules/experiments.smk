@@ -72,6 +72,10 @@ rule dim_sweep:
         cfg=lambda w: params_json("experiments", "render"),
     log:
         "logs/experiments/dim_sweep.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python -m pipeline.experiments dim-sweep {input.metrics} --out results/experiments/dim_sweep"
         " --params-json {params.cfg:q} > {log} 2>&1"
@@ -108,6 +112,10 @@ rule tempo_table:
         cfg=lambda w: params_json("experiments", "render"),
     log:
         "logs/experiments/tempo.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     shell:
         "python -m pipeline.experiments tempo {input.metrics} --out results/experiments/tempo"
         " --params-json {params.cfg:q} > {log} 2>&1"
@@ -123,6 +131,10 @@ rule distance_figure:
         csv="results/experiments/distance_vs_duration.csv",
     log:
         "logs/experiments/distance_vs_duration.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     shell:
         "python -m pipeline.experiments distance {input.details} --out results/experiments/distance_vs_duration"
         " > {log} 2>&1"
@@ -141,6 +153,10 @@ rule sanity_figure:
         k=config["experiments"]["sanity"]["top_k"],
     log:
         "logs/experiments/retrieval_examples.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
     shell:
         "python -m pipeline.sanity --details {input.details} --dataset data/dataset --split test --tempo 1.0"
         " --n-queries {params.n} --top-k {params.k} --out {output} > {log} 2>&1"

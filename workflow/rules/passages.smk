@@ -12,6 +12,7 @@ rule passages:
         cfg=lambda w: params_json("passages"),
     log:
         "logs/passages/{piece}.log",
+    threads: 1
     resources:
         mem_mb=1000,
         runtime=10,

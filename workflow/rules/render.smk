@@ -14,6 +14,7 @@ rule render:
         "logs/render/{piece}.log",
     benchmark:
         "benchmarks/runs/render/{piece}.tsv"
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,

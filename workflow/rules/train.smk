@@ -28,7 +28,7 @@ rule train_snippet:
         "logs/train/snippet.log",
     benchmark:
         "benchmarks/runs/train/snippet.tsv"
-    threads: workflow.cores
+    threads: TRAINING_THREADS
     resources:
         mem_mb=16000,
         runtime=24 * 60,
@@ -51,7 +51,7 @@ rule refine_cca:
         "logs/train/snippet_cca.log",
     benchmark:
         "benchmarks/runs/train/snippet_cca.tsv"
-    threads: workflow.cores
+    threads: TRAINING_THREADS
     resources:
         mem_mb=16000,
         runtime=60,
@@ -79,7 +79,7 @@ rule train_passage:
         "logs/train/{variant}.log",
     benchmark:
         "benchmarks/runs/train/{variant}.tsv"
-    threads: workflow.cores
+    threads: TRAINING_THREADS
     resources:
         mem_mb=16000,
         runtime=24 * 60,
