@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from conftest import REPO, write_params
+from test_workflow import tree_digest
 
 PASSAGE_STAGES = {f"train_{v}" for v in ("rnn", "rnn_ft", "rnn_fz", "rnn_ft_cca", "rnn_fz_cca")}
 
@@ -65,3 +66,25 @@ def test_recorded_snakemake_run_then_param_change_reruns_only_training(dvc_proje
     plots = run(wd, "dvc", "plots", "show", "--json").stdout
     assert "results/training/rnn_ft/plots/metrics/valid/mrr.tsv" in plots
     assert "results/experiments/dim_sweep.csv" in plots and "retrieval_examples.png" in plots
+
+
+def test_push_then_pull_in_a_fresh_clone_recomputes_nothing(dvc_project, tmp_path):
+    wd = dvc_project
+    run(wd, "dvc", "commit", "-f", "-q")                    # the run is recorded (as after a Snakemake run)
+    remote = tmp_path / "dvc-remote"
+    run(wd, "dvc", "remote", "add", "-d", "storage", str(remote))
+    run(wd, "git", "add", "-A")
+    run(wd, "git", "commit", "-qm", "record the run; directory remote")
+    run(wd, "dvc", "push", "-q")
+    assert len([f for f in remote.rglob("*") if f.is_file()]) > 30
+
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(wd), str(clone))
+    model = "models/snippet/model.pt"
+    assert not (clone / model).exists() and not (clone / "data/dataset").exists()
+    run(clone, "dvc", "pull", "-q")
+    assert (clone / model).read_bytes() == (wd / model).read_bytes()
+    assert tree_digest(clone / "data") == tree_digest(wd / "data")
+    assert "up to date" in run(clone, "dvc", "status").stdout
+    out = run(clone, "dvc", "repro").stdout
+    assert "Running stage" not in out and "didn't change" in out, out[-2000:]
