@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.evaluate import vote_matrix  # noqa: E402
+from pipeline.evaluate import vote_scores, vote_tables  # noqa: E402
 from pipeline.metrics import cosine_distances  # noqa: E402
 from pipeline.models import SnippetModel  # noqa: E402
 from pipeline.snippets import load_split, passage_batch  # noqa: E402
@@ -80,9 +80,9 @@ def main(argv=None) -> int:
 
     def bl_query(i):
         _, audio, _, n_a = passage_batch(bank, np.array([i]), *hops)
-        votes = vote_matrix(snip.embed_audio(audio), np.zeros(int(n_a[0]), np.int64), db_snip, db_owner, n,
-                            args.n_candidates)
-        np.argsort(-votes[0], kind="stable")
+        scores = vote_scores(*vote_tables(snip.embed_audio(audio), np.zeros(int(n_a[0]), np.int64), db_snip,
+                                          db_owner, n, args.n_candidates))
+        np.argsort(scores[0].numpy(), kind="stable")
 
     big = torch.nn.functional.normalize(torch.randn(args.scale_to, db_sheet.shape[1], device=device), dim=1)
     q1 = db_sheet[:1]

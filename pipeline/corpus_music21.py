@@ -61,6 +61,17 @@ def _grand_staff_chorale(path: str):
     return out
 
 
+def _stable_part_ids(xml: Path) -> None:
+    """Rename the parts of a MusicXML file P1, P2, ... in order. music21 exports random part ids,
+    which musicxml2ly turns into voice names, so the .ly and LilyPond's MIDI (track names) differed
+    from one build to the next."""
+    text = xml.read_text(encoding="utf-8")
+    ids = list(dict.fromkeys(re.findall(r'<score-part id="([^"]+)"', text)))
+    for i, old in enumerate(ids, 1):
+        text = text.replace(f'id="{old}"', f'id="P{i}"')
+    xml.write_text(text, encoding="utf-8")
+
+
 def write_source(corpus_path: str, out_dir: Path) -> Path:
     """Write ``out_dir/<name>.ly`` for a music21 corpus work (``bach/bwvX.Y`` chorales are reduced)."""
     from music21 import corpus
@@ -75,6 +86,7 @@ def write_source(corpus_path: str, out_dir: Path) -> Path:
         else:
             score = _grand_staff_chorale(corpus_path) if src is None else corpus.parse(corpus_path)
             xml = Path(score.write("musicxml", fp=str(tmp / "in.musicxml")))
+            _stable_part_ids(xml)
         cmd = ["musicxml2ly", "--nsb", "--npb", "--npl", "--no-beaming"]
         if xml.suffix == ".mxl":
             cmd.append("-z")

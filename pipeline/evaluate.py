@@ -3,17 +3,19 @@
 Every passage of the split's selected performances (default: test split, tempo 1.0, i.e. the
 unseen soundfont) is one (sheet, audio) pair. ``a2s``: each audio passage queries all sheet
 passages; ``s2a`` the reverse. Metrics: R@1/5/10/25 [%], MRR, median and mean rank
-(:mod:`pipeline.metrics`, pessimistic ties).
+(:mod:`pipeline.metrics`, tie rule ``evaluation.ties``, 95 % bootstrap interval and chance MRR).
 
 Models: a passage model artifact (``models/passage/<variant>/model.pt``) is embedded directly;
 a snippet model artifact gives the **snippet-voting baseline** (BL): each query passage is cut
 into snippets (the passage hops), each snippet retrieves its ``n_candidates`` nearest snippets
 among those of all candidate passages, each hit votes for its passage, and passages are ranked by
-votes. Tie rule: pessimistic, as everywhere (a passage tied with the match ranks before it).
+votes; with ``evaluation.bl_similarity_tiebreak`` equal vote counts are ordered by the summed cosine
+similarity of those votes. Remaining ties follow ``evaluation.ties``, as for every model.
 Writes ``--out`` JSON: ``{"a2s": {...}, "s2a": {...}, "model", "split", "tempo", "n_passages"}``
 and, with ``--details``, one CSV row per passage (the experiments' input): piece, performance,
 system, ``audio_s`` (passage duration [s]), ``sheet_px`` (strip width [px]), ``rank_a2s``,
-``rank_s2a``, ``distance`` (cosine distance of the matching pair; empty for BL) and ``top_a2s`` /
+``rank_s2a`` (under the tie rule; fractional for ``expected``), ``rr_a2s``, ``rr_s2a`` (reciprocal
+ranks: their mean is the MRR), ``distance`` (cosine distance of the matching pair; empty for BL) and ``top_a2s`` /
 ``top_s2a`` (the best ``N_TOP`` candidate passages, space-separated row numbers of this CSV).
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ import pandas as pd
 import torch
 
 from pipeline.constants import FPS
-from pipeline.metrics import cosine_distances, match_ranks, retrieval_metrics
+from pipeline.metrics import cosine_distances, rank_counts, ranks, reciprocal_ranks, retrieval_metrics
 from pipeline.models import SnippetModel
 from pipeline.params import add_params_argument, from_args
 from pipeline.snippets import SplitBank, load_split, passage_batch
@@ -45,35 +47,39 @@ def passage_distances(sheet: torch.Tensor, audio: torch.Tensor) -> dict:
     return {"a2s": a2s, "s2a": a2s.T}
 
 
-def vote_matrix(query_emb: torch.Tensor, query_owner: np.ndarray, db_emb: torch.Tensor, db_owner: np.ndarray,
-                n_passages: int, n_candidates: int) -> np.ndarray:
-    """Snippet voting: (N, N) votes [query passage, candidate passage].
+def vote_tables(query_emb: torch.Tensor, query_owner: np.ndarray, db_emb: torch.Tensor, db_owner: np.ndarray,
+                n_passages: int, n_candidates: int) -> tuple[np.ndarray, np.ndarray]:
+    """Snippet voting: (N, N) votes and (N, N) summed similarity of those votes [query passage, candidate passage].
 
     ``query_emb`` (Q, d) snippets of the query passages, ``query_owner`` (Q,) their passage index;
     ``db_emb`` (D, d), ``db_owner`` (D,) the candidate snippets and passages. Each query snippet
     votes once for the passage of each of its ``n_candidates`` nearest database snippets.
     """
     k = min(n_candidates, len(db_emb))
-    nearest = cosine_distances(query_emb, db_emb).topk(k, dim=1, largest=False).indices.cpu().numpy()
+    dist, nearest = cosine_distances(query_emb, db_emb).topk(k, dim=1, largest=False)
+    rows, cols = np.repeat(query_owner, k), db_owner[nearest.cpu().numpy()].ravel()
     votes = np.zeros((n_passages, n_passages), np.int64)
-    np.add.at(votes, (np.repeat(query_owner, k), db_owner[nearest].ravel()), 1)
-    return votes
+    similarity = np.zeros((n_passages, n_passages), np.float64)
+    np.add.at(votes, (rows, cols), 1)
+    np.add.at(similarity, (rows, cols), 1.0 - dist.double().cpu().numpy().ravel())
+    return votes, similarity
 
 
-def vote_scores(*args) -> torch.Tensor:
-    """Minus the :func:`vote_matrix` (same arguments): lower is better, like a distance."""
-    return -torch.from_numpy(vote_matrix(*args)).double()
-
-
-def vote_ranks(query_emb: torch.Tensor, query_owner: np.ndarray, db_emb: torch.Tensor, db_owner: np.ndarray,
-               n_passages: int, n_candidates: int) -> np.ndarray:
-    """Rank (1-based, pessimistic ties) of each query passage's own passage by votes (:func:`vote_matrix`)."""
-    return match_ranks(vote_scores(query_emb, query_owner, db_emb, db_owner, n_passages, n_candidates))
+def vote_scores(votes: np.ndarray, similarity: np.ndarray, similarity_tiebreak: bool = True) -> torch.Tensor:
+    """Distance-like (N, N) scores from :func:`vote_tables` (lower = better): minus the votes, and with
+    ``similarity_tiebreak`` the summed similarity as a second key. It is scaled into (-0.5, 0.5) by
+    the query's total number of votes, so it orders equal vote counts and never overturns a vote."""
+    scores = votes.astype(np.float64)
+    if similarity_tiebreak:
+        total = votes.sum(1, keepdims=True)
+        scores = scores + 0.5 * similarity / (total + 1)
+    return -torch.from_numpy(scores)
 
 
 @torch.no_grad()
-def baseline_scores(model: SnippetModel, bank: SplitBank, hops: tuple, n_candidates: int, batch: int = 64) -> dict:
-    """(N, N) query x candidate scores both ways (minus votes: lower is better, like a distance)."""
+def baseline_scores(model: SnippetModel, bank: SplitBank, hops: tuple, n_candidates: int,
+                    similarity_tiebreak: bool = True, batch: int = 64) -> dict:
+    """(N, N) query x candidate scores both ways (:func:`vote_scores`: lower is better, like a distance)."""
     sheets, audios, own_s, own_a = [], [], [], []
     rows = np.arange(len(bank.passages))
     for i in range(0, len(rows), batch):
@@ -82,19 +88,22 @@ def baseline_scores(model: SnippetModel, bank: SplitBank, hops: tuple, n_candida
         own_s.append(np.repeat(rows[i:i + batch], ns.numpy())), own_a.append(np.repeat(rows[i:i + batch], na.numpy()))
     s, a, own_s, own_a = torch.cat(sheets), torch.cat(audios), np.concatenate(own_s), np.concatenate(own_a)
     n = len(rows)
-    return {"a2s": vote_scores(a, own_a, s, own_s, n, n_candidates), "s2a": vote_scores(s, own_s, a, own_a, n, n_candidates)}
+    return {"a2s": vote_scores(*vote_tables(a, own_a, s, own_s, n, n_candidates), similarity_tiebreak),
+            "s2a": vote_scores(*vote_tables(s, own_s, a, own_a, n, n_candidates), similarity_tiebreak)}
 
 
-def details_table(bank: SplitBank, scores: dict, ranks: dict, distance: np.ndarray | None) -> pd.DataFrame:
-    """One row per passage: durations, match ranks both ways, matching distance, top candidates."""
+def details_table(bank: SplitBank, scores: dict, counts: dict, rule: str, distance: np.ndarray | None) -> pd.DataFrame:
+    """One row per passage: durations, match ranks and reciprocal ranks both ways (tie rule ``rule``),
+    matching distance, top candidates."""
     p = bank.passages
     out = pd.DataFrame({"piece": p.piece, "performance": p.performance, "system": p.system,
                         "audio_s": (p.f1 - p.f0) / FPS, "sheet_px": p.x1 - p.x0})
-    for d, r in ranks.items():
-        out[f"rank_{d}"] = r
+    for d, c in counts.items():
+        out[f"rank_{d}"] = ranks(*c, rule)
+        out[f"rr_{d}"] = reciprocal_ranks(*c, rule)
     out["distance"] = distance if distance is not None else np.nan
     for d, m in scores.items():
-        # stable order: ties keep the lower row first (only the listing; ranks stay pessimistic)
+        # stable order: ties keep the lower row first (only the listing; ranks follow the tie rule)
         top = np.argsort(m.cpu().numpy(), axis=1, kind="stable")[:, :N_TOP]
         out[f"top_{d}"] = [" ".join(map(str, r)) for r in top]
     return out
@@ -111,22 +120,23 @@ def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: f
     art = load_model(model_path)
     hops = (params["train_passage"]["sheet_hop_half_px"], params["train_passage"]["audio_hop_frames"])
     if art["meta"]["kind"] == "snippet":
-        scores = baseline_scores(SnippetModel.from_artifact(art).to(device), bank, hops, e["n_candidates"])
+        scores = baseline_scores(SnippetModel.from_artifact(art).to(device), bank, hops, e["n_candidates"],
+                                 e["bl_similarity_tiebreak"])
         distance, name = None, "BL"
     else:
         model, meta = load_passage_model(model_path)
         hops = (meta["sheet_hop_half_px"], meta["audio_hop_frames"])
         scores = passage_distances(*embed_passages(model.to(device), bank, np.arange(len(bank.passages)), hops))
         distance, name = scores["a2s"].diagonal().cpu().numpy(), meta["variant"]
-    ranks = {d: match_ranks(m) for d, m in scores.items()}
-    out = {d: retrieval_metrics(r) for d, r in ranks.items()}
+    counts = {d: rank_counts(m) for d, m in scores.items()}
+    out = {d: retrieval_metrics(*c, rule=e["ties"]) for d, c in counts.items()}
     if details is not None:
         details.parent.mkdir(parents=True, exist_ok=True)
-        details_table(bank, scores, ranks, distance).to_csv(details, index=False, float_format="%.6g")
+        details_table(bank, scores, counts, e["ties"], distance).to_csv(details, index=False, float_format="%.6g")
     out.update({"model": name, "emb_dim": art["meta"]["emb_dim"], "split": split, "tempo": tempo,
                 "n_passages": len(bank.passages)})
-    log(f"{name} on {split} @ tempo {tempo}: {len(bank.passages)} passages; "
-        f"MRR a2s {out['a2s']['MRR']:.3f}  s2a {out['s2a']['MRR']:.3f}")
+    log(f"{name} on {split} @ ρ={tempo:g}: {len(bank.passages)} passages (chance MRR {out['a2s']['chance_MRR']:.3f}); "
+        f"MRR a2s {out['a2s']['MRR']:.3f} {out['a2s']['MRR_ci95']}  s2a {out['s2a']['MRR']:.3f} {out['s2a']['MRR_ci95']}")
     return out
 
 
@@ -135,7 +145,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", type=Path, required=True, help="a passage or snippet model artifact (model.pt)")
     ap.add_argument("--dataset", type=Path, default=Path("data/dataset"))
     ap.add_argument("--split", default="test")
-    ap.add_argument("--tempo", type=float, default=1.0, help="tempo ratio of the performances evaluated")
+    ap.add_argument("--tempo", type=float, default=1.0, help="tempo factor ρ of the performances evaluated")
     ap.add_argument("--out", type=Path, required=True, help="metrics JSON")
     ap.add_argument("--details", type=Path, default=None, help="per-passage CSV (ranks, distances, top candidates)")
     add_params_argument(ap)

@@ -54,22 +54,31 @@ def select(results: list[dict], experiment: str, params: dict) -> list[dict]:
 
 
 def dim_sweep_table(results: list[dict]) -> pd.DataFrame:
-    """One row per embedding dimension (ascending): MRR and R@1 both ways."""
-    rows = [{"emb_dim": r["emb_dim"], "model": r["model"],
-             **{f"MRR_{d}": r[d]["MRR"] for d in DIRECTIONS}, **{f"R@1_{d}": r[d]["R@1"] for d in DIRECTIONS}}
-            for r in results]
+    """One row per embedding dimension (ascending): MRR (95 % interval) and R@1 both ways, n and chance."""
+    rows = []
+    for r in results:
+        row = {"emb_dim": r["emb_dim"], "model": r["model"]}
+        for d in DIRECTIONS:
+            row.update({f"MRR_{d}": r[d]["MRR"], f"MRR_{d}_lo95": r[d]["MRR_ci95"][0],
+                        f"MRR_{d}_hi95": r[d]["MRR_ci95"][1]})
+        row.update({f"R@1_{d}": r[d]["R@1"] for d in DIRECTIONS})
+        row.update({"chance_MRR": r["a2s"]["chance_MRR"], "n_queries": r["a2s"]["n_queries"]})
+        rows.append(row)
     return pd.DataFrame(rows).sort_values("emb_dim").reset_index(drop=True)
 
 
 def dim_sweep_figure(df: pd.DataFrame, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for d, marker in zip(DIRECTIONS, "os"):
-        ax.plot(df.emb_dim, df[f"MRR_{d}"], marker=marker, label=d.upper())
+        err = [df[f"MRR_{d}"] - df[f"MRR_{d}_lo95"], df[f"MRR_{d}_hi95"] - df[f"MRR_{d}"]]
+        ax.errorbar(df.emb_dim, df[f"MRR_{d}"], yerr=err, marker=marker, capsize=3, label=f"{d.upper()} (95 % CI)")
+    ax.axhline(df.chance_MRR.iloc[0], color="grey", ls="--", lw=1, label="chance")
     ax.set_xscale("log", base=2)
     ax.set_xticks(df.emb_dim, [str(v) for v in df.emb_dim])
     ax.set_xlabel("embedding dimension")
     ax.set_ylabel("MRR")
-    ax.set_title(f"Experiment 1: {DISPLAY.get(df.model.iloc[0], df.model.iloc[0])}, test passages")
+    ax.set_title(f"Experiment 1: {DISPLAY.get(df.model.iloc[0], df.model.iloc[0])}, "
+                 f"{df.n_queries.iloc[0]} test passages")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -77,8 +86,14 @@ def dim_sweep_figure(df: pd.DataFrame, out: Path) -> None:
     plt.close(fig)
 
 
+def tempo_label(rho: float) -> str:
+    """Column / axis label of a tempo factor: ``ρ=0.5`` (half speed)."""
+    return f"ρ={rho:g}"
+
+
 def tempo_table(results: list[dict]) -> pd.DataFrame:
-    """Rows: (direction, model) in input order; columns: MRR at each tempo ratio (ascending)."""
+    """Rows: (direction, model) in input order; columns: MRR (with 95 % interval) at each tempo factor ρ
+    (ascending: slowest first), then the chance MRR and n of the candidate pool (the same at every ρ)."""
     ratios = sorted({r["tempo"] for r in results})
     models = list(dict.fromkeys(r["model"] for r in results))
     by_key = {(r["model"], r["tempo"]): r for r in results}
@@ -86,7 +101,12 @@ def tempo_table(results: list[dict]) -> pd.DataFrame:
     for d in DIRECTIONS:
         for m in models:
             row = {"direction": d.upper(), "model": DISPLAY.get(m, m)}
-            row.update({f"ρ={t:g}": by_key[(m, t)][d]["MRR"] if (m, t) in by_key else float("nan") for t in ratios})
+            for t in ratios:
+                r = by_key[(m, t)][d]
+                row.update({tempo_label(t): r["MRR"], f"{tempo_label(t)}_lo95": r["MRR_ci95"][0],
+                            f"{tempo_label(t)}_hi95": r["MRR_ci95"][1]})
+            first = by_key[(m, ratios[0])][d]
+            row.update({"chance_MRR": first["chance_MRR"], "n_queries": first["n_queries"]})
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -66,22 +66,22 @@ def read_midi(path: Path) -> tuple[list[Note], TempoMap]:
     return notes, TempoMap(mf.ticks_per_beat, tempos)
 
 
-def write_performance_midi(src: Path, dst: Path, tempo_ratio: float, program: int | None,
+def write_performance_midi(src: Path, dst: Path, rho: float, program: int | None,
                            velocity: int | None) -> None:
-    """Copy ``src`` with every tempo scaled so that performance time = score time x ``tempo_ratio``
-    (MSMD's convention: ``tempo-900`` plays 10 % faster), optionally forcing one GM ``program`` on
-    all melodic channels and one ``velocity`` on all notes (MSMD v1.1: 64)."""
+    """Copy ``src`` played at tempo factor ``rho`` (the paper's ρ: performance time = score time / ρ,
+    so ρ = 0.5 is half speed and lasts twice as long), optionally forcing one GM ``program`` on all
+    melodic channels and one ``velocity`` on all notes (MSMD v1.1: 64)."""
     mf = mido.MidiFile(str(src))
     for track in mf.tracks:
         for i, msg in enumerate(track):
             if msg.type == "set_tempo":
-                track[i] = msg.copy(tempo=max(1, int(round(msg.tempo * tempo_ratio))))
+                track[i] = msg.copy(tempo=max(1, int(round(msg.tempo / rho))))
             elif msg.type == "program_change" and program is not None and msg.channel != 9:
                 track[i] = msg.copy(program=program)
             elif msg.type == "note_on" and msg.velocity > 0 and velocity is not None:
                 track[i] = msg.copy(velocity=velocity)
     if not any(m.type == "set_tempo" for t in mf.tracks for m in t):
-        mf.tracks[0].insert(0, mido.MetaMessage("set_tempo", tempo=int(round(500000 * tempo_ratio)), time=0))
+        mf.tracks[0].insert(0, mido.MetaMessage("set_tempo", tempo=int(round(500000 / rho)), time=0))
     if program is not None:  # LilyPond sets the program per channel; add one where it did not
         channels = sorted({m.channel for t in mf.tracks for m in t if m.type == "note_on"} - {9})
         for ch in channels:

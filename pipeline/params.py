@@ -22,11 +22,14 @@ def validate(params: dict, where: str = "params.yaml") -> dict:
         raise ConfigError(f"{where} is invalid:\n" + "\n".join(lines))
     render = params["render"]
     names = set(render["soundfonts"])
-    for key in render["train_soundfonts"] + [render["test_soundfont"]]:
+    for key in render["train_soundfonts"] + [render["valid_soundfont"], render["test_soundfont"]]:
         if key not in names:
             raise ConfigError(f"{where}: render soundfont '{key}' is not defined under render.soundfonts")
     if render["test_soundfont"] in render["train_soundfonts"]:
         raise ConfigError(f"{where}: render.test_soundfont '{render['test_soundfont']}' is also a training soundfont")
+    if render["valid_soundfont"] == render["test_soundfont"]:
+        raise ConfigError(f"{where}: render.valid_soundfont must differ from render.test_soundfont "
+                          f"('{render['test_soundfont']}'): validation would tune on the test condition")
     if 1.0 not in render["test_tempo_ratios"]:
         raise ConfigError(f"{where}: render.test_tempo_ratios must include 1.0")
     for name, v in params["passage_variants"].items():
@@ -39,7 +42,7 @@ def validate(params: dict, where: str = "params.yaml") -> dict:
     for key, value, allowed in checks:
         if value not in allowed:
             raise ConfigError(f"{where}: {key}: '{value}' is not one of {sorted(allowed)}")
-    for name in sorted(set(render["train_soundfonts"] + [render["test_soundfont"]])):
+    for name in sorted(set(render["train_soundfonts"] + [render["valid_soundfont"], render["test_soundfont"]])):
         f = Path(render["soundfonts"][name]["file"])
         if not f.is_file():
             raise ConfigError(f"{where}: render.soundfonts.{name}.file: soundfont not found: {f} "

@@ -22,9 +22,9 @@ from pipeline.params import add_params_argument, from_args
 from pipeline.stage import Timer, read_status, run_piece_stage, upstream_failure
 
 
-def onset_frames(seconds: np.ndarray, tempo_ratio: float) -> np.ndarray:
-    """Frame index of score times [s at tempo 1] in a performance at ``tempo_ratio`` (ceil, MSMD)."""
-    return np.ceil(np.asarray(seconds) * tempo_ratio * C.FPS - 1e-6).astype(np.int64)
+def onset_frames(seconds: np.ndarray, rho: float) -> np.ndarray:
+    """Frame index of score times [s at ρ = 1] in a performance at tempo factor ``rho`` (time / ρ; ceil, MSMD)."""
+    return np.ceil(np.asarray(seconds) / rho * C.FPS - 1e-6).astype(np.int64)
 
 
 def piece_passages(systems: pd.DataFrame, heads: pd.DataFrame, perfs: pd.DataFrame, dedupe: bool):

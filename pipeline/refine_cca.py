@@ -2,8 +2,10 @@
 
 Embeds ``n_pairs`` random training snippet pairs *before* the CCA layer (augmentation active, as
 lcasr's ``refine_cca.py``), fits CCA on all of them, and saves the model with the refitted U, V
-and means as ``OUT/model.pt`` — its own artifact, next to the unrefined baseline. ``OUT/metrics.json``
-gives the validation MRR before and after.
+and means as ``OUT/model.pt`` — its own artifact, next to the unrefined baseline. A snippet model
+trained without the CCA layer in its loss (``train_snippet.cca: false``) gets the layer here, fitted
+once on its embeddings. ``OUT/metrics.json`` gives the validation MRR before and after (with n,
+chance and 95 % intervals).
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.metrics import mrr
-from pipeline.models import SnippetModel
+from pipeline.metrics import validation_summary
+from pipeline.models import CCALayer, SnippetModel
 from pipeline.params import add_params_argument, from_args
 from pipeline.snippets import Augment, load_split, snippet_batch
 from pipeline.stage import write_json
@@ -29,15 +31,14 @@ def refine(params: dict, dataset: Path, snippet_model: Path, out: Path, log=prin
     device = pick_device(t["device"])
     setup_torch(params["seed"], t["threads"])
     art = load_model(snippet_model)
-    if not art["meta"]["cca"]:
-        raise ValueError(f"{snippet_model}: the snippet model has no CCA layer to refine (train_snippet.cca: false)")
-    model = SnippetModel(art["meta"]["emb_dim"], use_cca=True)
-    model.load_state_dict(art["state_dict"])
+    model = SnippetModel.from_artifact(art)
+    if model.cca is None:               # trained without the CCA layer: add it, fitted below
+        model.cca = CCALayer(art["meta"]["emb_dim"])
     model.to(device).eval()
     train_bank = load_split(dataset, "train").to(device)
     valid_bank = load_split(dataset, "valid", tempo_range=(1.0, 1.0)).to(device)
     v_rows = valid_rows(len(valid_bank.snippets), sp["n_valid"])
-    before = mrr(*embed_snippets(model, valid_bank, v_rows))
+    before = validation_summary(*embed_snippets(SnippetModel.from_artifact(art).to(device), valid_bank, v_rows))
     gen = epoch_generator(params["seed"], 0)
     aug = Augment.from_params(sp["augment"])
     rows = np.concatenate(epoch_rows(len(train_bank.snippets), p["n_pairs"], p["n_pairs"], gen))
@@ -46,10 +47,12 @@ def refine(params: dict, dataset: Path, snippet_model: Path, out: Path, log=prin
         x, y = model(*snippet_batch(train_bank, rows[i:i + 512], aug, gen), pre_cca=True)
         xs.append(x.float()), ys.append(y.float())
     model.cca.refit(torch.cat(xs), torch.cat(ys))
-    after = mrr(*embed_snippets(model, valid_bank, v_rows))
-    log(f"refitted CCA on {len(rows)} pairs: valid MRR {before:.4f} -> {after:.4f}")
-    save_model(out / "model.pt", model.state_dict(), {**art["meta"], "refined_on": int(len(rows))})
-    metrics = {"n_pairs": int(len(rows)), "valid_mrr_before": before, "valid_mrr": after}
+    after = validation_summary(*embed_snippets(model, valid_bank, v_rows))
+    log(f"refitted CCA on {len(rows)} pairs: valid MRR {before['MRR']:.4f} -> {after['MRR']:.4f} "
+        f"(n {after['n']}, chance {after['chance_MRR']:.4f}, 95 % interval {after['MRR_ci95']})")
+    save_model(out / "model.pt", model.state_dict(), {**art["meta"], "cca": True, "refined_on": int(len(rows))})
+    metrics = {"n_pairs": int(len(rows)), "valid_mrr_before": before["MRR"], "valid_mrr": after["MRR"],
+               "valid_before": before, "valid": after}
     write_json(out / "metrics.json", metrics)
     return metrics
 

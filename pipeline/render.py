@@ -3,12 +3,13 @@
 Per piece, writes into ``OUT`` (``data/pieces/<piece>/audio``):
 
 * ``spec/<performance>.npy``  float32 (92, n_frames) log spectrogram at 20 fps
-* ``performances.csv``       performance, tempo_ratio, soundfont, n_frames, duration_s
+* ``performances.csv``       performance, tempo_ratio (ρ), soundfont, n_frames, duration_s
 * ``status.json``
 
-Performances (MSMD's scheme, our soundfonts): a train piece gets one rendering at tempo 1.0 per
-training soundfont plus ``n_random_performances`` distinct random (tempo, soundfont) pairs; a
-valid piece the test soundfont at 1.0; a test piece the test soundfont at every test tempo ratio.
+Performances (MSMD's scheme, our soundfonts): a train piece gets one rendering at ρ = 1 per
+training soundfont plus ``n_random_performances`` distinct random (ρ, soundfont) pairs; a valid
+piece the validation soundfont at ρ = 1 (neither a training nor the test soundfont by default); a
+test piece the test soundfont at every test tempo factor ρ (performance time = score time / ρ).
 Audio is not kept (like MSMD without ``--retain_audio``).
 """
 from __future__ import annotations
@@ -34,17 +35,20 @@ from pipeline.spectrogram import log_spectrogram
 from pipeline.stage import Timer, read_status, run_piece_stage, upstream_failure
 
 
-def performance_id(tempo_ratio: float, soundfont: str) -> str:
-    """MSMD-style name, e.g. ``tempo-1000_fluidr3_grand`` (ratio x 1000)."""
-    return f"tempo-{int(round(tempo_ratio * 1000)):04d}_{soundfont}"
+def performance_id(rho: float, soundfont: str) -> str:
+    """Performance name from its tempo factor ρ x 1000 and soundfont, e.g. ``rho-0500_sf_gmbank`` (half speed).
+
+    MSMD names its folders ``tempo-<1000 x r>`` with r multiplying the *duration* (its ``tempo-900``
+    is 10 % faster, our ρ = 1.11); we name by the paper's ρ instead, so that the name says what tables say."""
+    return f"rho-{int(round(rho * 1000)):04d}_{soundfont}"
 
 
 def plan_performances(piece: str, split: str, cfg: dict, seed: int) -> list[tuple[float, str]]:
-    """(tempo_ratio, soundfont) pairs of one piece; deterministic in (seed, piece name)."""
+    """(ρ, soundfont) pairs of one piece; deterministic in (seed, piece name)."""
     if split == "test":
         return [(float(r), cfg["test_soundfont"]) for r in cfg["test_tempo_ratios"]]
     if split == "valid":
-        return [(1.0, cfg["test_soundfont"])]
+        return [(1.0, cfg["valid_soundfont"])]
     fixed = [(1.0, sf_name) for sf_name in cfg["train_soundfonts"]]
     pool = [(float(r), s) for r in cfg["train_tempo_ratios"] for s in cfg["train_soundfonts"] if (float(r), s) not in fixed]
     digest = hashlib.sha256(f"{seed}:{piece}".encode()).hexdigest()

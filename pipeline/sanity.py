@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--details", type=Path, required=True, help="pipeline.evaluate --details CSV")
     ap.add_argument("--dataset", type=Path, default=Path("data/dataset"))
     ap.add_argument("--split", default="test")
-    ap.add_argument("--tempo", type=float, default=1.0)
+    ap.add_argument("--tempo", type=float, default=1.0, help="tempo factor ρ")
     ap.add_argument("--n-queries", type=int, default=4)
     ap.add_argument("--top-k", type=int, default=5)
     ap.add_argument("--out", type=Path, required=True, help="PNG")
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     details = pd.read_csv(args.details)
     bank = load_split(args.dataset, args.split, tempo_range=(args.tempo, args.tempo))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    title = f"{args.details.stem}: top-{args.top_k} retrieved passages ({args.split}, tempo {args.tempo:g})"
+    title = f"{args.details.stem}: top-{args.top_k} retrieved passages ({args.split}, ρ={args.tempo:g})"
     sanity_figure(bank, details, args.n_queries, args.top_k, title, args.out)
     print(f"[sanity] wrote {args.out}", file=sys.stderr)
     return 0

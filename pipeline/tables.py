@@ -1,8 +1,9 @@
 """Stage ``tables``: the paper's Table 2 (scenario I) from the per-model metrics JSONs.
 
 Rows: every model (BL, RNN, RNN-FT, RNN-FZ, RNN-FT-CCA, RNN-FZ-CCA) x direction (A2S, S2A);
-columns as the paper: R@1, R@25, MRR, MR (median rank), plus R@5, R@10 and mean rank.
-Writes ``OUT.csv`` and ``OUT.md``.
+columns as the paper: R@1, R@25, MRR, MR (median rank), plus R@5, R@10, mean rank, the MRR's 95 %
+bootstrap interval, the chance MRR of the candidate pool, the number of queries and the tie rule.
+Writes ``OUT.csv`` and ``OUT.md`` (where the MRR reads ``0.174 [0.128, 0.228]``).
 """
 from __future__ import annotations
 
@@ -18,20 +19,49 @@ DISPLAY = {"bl": "BL", "rnn": "RNN", "rnn_ft": "RNN-FT", "rnn_fz": "RNN-FZ", "rn
 COLUMNS = ["R@1", "R@5", "R@10", "R@25", "MRR", "median_rank", "mean_rank"]
 
 
+def mrr_columns(m: dict) -> dict:
+    """The MRR of one direction's metrics with its interval, chance level, n and tie rule (flat columns)."""
+    lo, hi = m["MRR_ci95"]
+    return {"MRR": m["MRR"], "MRR_lo95": lo, "MRR_hi95": hi, "chance_MRR": m["chance_MRR"],
+            "n_queries": m["n_queries"], "ties": m["ties"]}
+
+
 def table2(metrics: dict[str, dict]) -> pd.DataFrame:
     """``metrics``: model key -> evaluate JSON. One row per (direction, model), A2S first."""
     rows = []
     for direction in ("a2s", "s2a"):
         for key, m in metrics.items():
+            d = m[direction]
             rows.append({"direction": direction.upper(), "model": DISPLAY.get(key, key),
-                         **{c: m[direction][c] for c in COLUMNS}, "n_queries": m[direction]["n_queries"]})
+                         **{c: d[c] for c in COLUMNS}, **mrr_columns(d)})
     return pd.DataFrame(rows).rename(columns={"median_rank": "MR", "mean_rank": "mean rank"})
 
 
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if v <= 1 else f"{v:.1f}"
+    return str(v)
+
+
 def to_markdown(df: pd.DataFrame) -> str:
-    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) and v <= 1 else (f"{v:.1f}" if isinstance(v, float) else str(v))
-    return head + "".join("| " + " | ".join(fmt(v) for v in row) + " |\n" for row in df.itertuples(index=False))
+    """Markdown table; ``MRR`` + ``MRR_lo95`` + ``MRR_hi95`` columns become one ``MRR [95 % CI]`` cell
+    (and ``X`` + ``X_lo95`` + ``X_hi95`` likewise for any other interval)."""
+    cols, merged = [], set()
+    for c in df.columns:
+        if c.endswith(("_lo95", "_hi95")):
+            continue
+        if f"{c}_lo95" in df.columns:
+            cols.append((f"{c} [95 % CI]", c))
+            merged.add(c)
+        else:
+            cols.append((c, c))
+    head = "| " + " | ".join(name for name, _ in cols) + " |\n|" + "---|" * len(cols) + "\n"
+    lines = []
+    for _, row in df.iterrows():
+        cells = [f"{row[c]:.3f} [{row[c + '_lo95']:.3f}, {row[c + '_hi95']:.3f}]" if c in merged else _cell(row[c])
+                 for _, c in cols]
+        lines.append("| " + " | ".join(cells) + " |\n")
+    return head + "".join(lines)
 
 
 def main(argv=None) -> int:

@@ -3,10 +3,18 @@
 Variants (``passage_variants`` in params.yaml): ``init`` = none (RNN, from scratch) or a snippet
 model artifact (``--init``: the pretrained baseline for RNN-FT/FZ, the CCA-refined one for
 RNN-FT-CCA/FZ-CCA; its CNNs and its CCA projection, kept frozen, are loaded); ``freeze_cnn`` =
-FZ (CNNs frozen, BatchNorm statistics too) or FT (fine-tuned).
+FZ (CNNs frozen, BatchNorm statistics too) or FT (fine-tuned; pretrained CNNs at
+``pretrained_cnn_lr_scale`` x the learning rate, so that the randomly initialised GRUs' first
+gradients do not erase the pretraining on short schedules).
+FZ variants compute each passage's snippet features (CNN + CCA projection) once and reuse them
+in every later epoch and validation (``cache_frozen_features``): the same model and loss, only the
+GRUs and heads are evaluated per step. Not with ``frozen_bn_updates`` (the features then move).
+``mask_other_renderings``: other renderings of the same system in a batch are not negatives.
 Writes ``OUT/model.pt`` (best weights by validation MRR) and ``OUT/metrics.json``; curves under ``--live``.
-``--dim-sweep`` trains one point of Experiment 1: ``train_passage`` keys overridden by
-``experiments.dim_sweep.train_passage``, embedding size ``--emb-dim``.
+Each variant may override schedule keys of ``train_passage`` (``passage_variants.<v>.train_passage``:
+the quick default gives the cheap FZ variants more epochs). ``--dim-sweep`` trains one point of
+Experiment 1: ``train_passage`` keys overridden by ``experiments.dim_sweep.train_passage``,
+embedding size ``--emb-dim``.
 """
 from __future__ import annotations
 
@@ -17,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.metrics import mrr
+from pipeline.metrics import validation_summary
 from pipeline.models import PassageModel, triplet_loss
 from pipeline.params import add_params_argument, from_args
 from pipeline.snippets import SplitBank, load_split, passage_batch
 from pipeline.stage import write_json
-from pipeline.train_snippet import epoch_rows, valid_rows
+from pipeline.train_snippet import epoch_rows, item_groups, valid_rows
 from pipeline.training import Schedule, fingerprint, fit, load_model, pick_device, save_model, setup_torch
 
 
@@ -42,6 +50,33 @@ def build_model(p: dict, variant: dict, emb_dim: int, init: Path | None) -> Pass
     return model
 
 
+class FeatureCache:
+    """Snippet features of passages under a model whose CNN + CCA projection is fixed
+    (:attr:`PassageModel.features_are_fixed`), computed on first use and kept (memoised per passage row)."""
+
+    def __init__(self, model: PassageModel, bank: SplitBank, hops: tuple):
+        self.model, self.bank, self.hops, self.rows = model, bank, hops, {}
+
+    @torch.no_grad()
+    def batch(self, rows: np.ndarray):
+        """(zs (N_s, d), za (N_a, d), n_s (B,), n_a (B,)) for passage-table ``rows``, in order."""
+        todo = [r for r in dict.fromkeys(rows.tolist()) if r not in self.rows]
+        for i in range(0, len(todo), 64):
+            chunk = np.array(todo[i:i + 64])
+            sheet, audio, n_s, n_a = passage_batch(self.bank, chunk, *self.hops)
+            zs = torch.split(self.model.sheet.snippet_features(sheet), n_s.tolist())
+            za = torch.split(self.model.audio.snippet_features(audio), n_a.tolist())
+            self.rows.update({r: (s, a) for r, s, a in zip(chunk.tolist(), zs, za)})
+        pairs = [self.rows[r] for r in rows.tolist()]
+        return (torch.cat([s for s, _ in pairs]), torch.cat([a for _, a in pairs]),
+                torch.tensor([len(s) for s, _ in pairs]), torch.tensor([len(a) for _, a in pairs]))
+
+
+def summarize(model: PassageModel, zs, za, n_s, n_a):
+    """Passage embeddings from cached snippet features (the part of :class:`PassageModel` after the CNNs)."""
+    return model.sheet.summarize(zs, n_s), model.audio.summarize(za, n_a)
+
+
 @torch.no_grad()
 def embed_passages(model: PassageModel, bank: SplitBank, rows: np.ndarray, hops: tuple, batch: int = 64):
     """(N, emb) sheet and audio embeddings of passage-table ``rows`` (model in eval mode)."""
@@ -52,9 +87,19 @@ def embed_passages(model: PassageModel, bank: SplitBank, rows: np.ndarray, hops:
     return torch.cat(xs), torch.cat(ys)
 
 
+def passage_params(params: dict, variant_name: str, dim_sweep: bool = False) -> dict:
+    """The ``train_passage`` settings one run uses: the variant's own schedule overrides
+    (``passage_variants.<v>.train_passage``), then, for a point of Experiment 1, the sweep's
+    (``experiments.dim_sweep.train_passage``)."""
+    p = {**params["train_passage"], **(params["passage_variants"][variant_name].get("train_passage") or {})}
+    if dim_sweep:
+        p.update(params["experiments"]["dim_sweep"]["train_passage"])
+    return p
+
+
 def train(params: dict, variant_name: str, dataset: Path, init: Path | None, out: Path, live: Path,
-          checkpoint: Path, emb_dim: int | None = None, log=print) -> dict:
-    p, t = params["train_passage"], params["training"]
+          checkpoint: Path, emb_dim: int | None = None, dim_sweep: bool = False, log=print) -> dict:
+    p, t = passage_params(params, variant_name, dim_sweep), params["training"]
     variant = params["passage_variants"][variant_name]
     emb_dim = emb_dim or p["emb_dim"]
     device = pick_device(t["device"])
@@ -69,14 +114,23 @@ def train(params: dict, variant_name: str, dataset: Path, init: Path | None, out
     hops = (p["sheet_hop_half_px"], p["audio_hop_frames"])
     v_rows = valid_rows(len(valid_bank.passages), p["n_valid"])
     grus = [] if p["train_gru"] else list(model.sheet.rnn.parameters()) + list(model.audio.rnn.parameters())
+    groups = item_groups(train_bank.passages, ["piece", "system"]) if p["mask_other_renderings"] else None
+    cached = p["cache_frozen_features"] and model.features_are_fixed
+    if cached:
+        model.to(device).eval()
+        train_cache, valid_cache = FeatureCache(model, train_bank, hops), FeatureCache(model, valid_bank, hops)
+        log("frozen CNNs: snippet features computed once per passage and reused")
+    slow = model.pretrained_cnn_parameters() if variant["init"] and not variant["freeze_cnn"] else []
 
     def batches(gen):
         for rows in epoch_rows(len(train_bank.passages), p["n_train"], p["batch_size"], gen):
-            yield passage_batch(train_bank, rows, *hops)
+            batch = train_cache.batch(rows) if cached else passage_batch(train_bank, rows, *hops)
+            yield batch, None if groups is None else groups[rows]
 
     def loss_fn(m, batch):
-        x, y = m(*batch)
-        return triplet_loss(x.float(), y.float(), p["margin"], p["symmetric_loss"])
+        inputs, g = batch
+        x, y = summarize(m, *inputs) if cached else m(*inputs)
+        return triplet_loss(x, y, p["margin"], p["symmetric_loss"], g)
 
     def clip(m):
         if p["grad_clip_gru"]:
@@ -84,27 +138,25 @@ def train(params: dict, variant_name: str, dataset: Path, init: Path | None, out
                 torch.nn.utils.clip_grad_norm_(enc.rnn.parameters(), p["grad_clip_gru"])
 
     def validate():
-        return mrr(*embed_passages(model, valid_bank, v_rows, hops))
+        if cached:
+            return validation_summary(*(torch.cat(e) for e in zip(*(
+                summarize(model, *valid_cache.batch(v_rows[i:i + 64])) for i in range(0, len(v_rows), 64)))))
+        return validation_summary(*embed_passages(model, valid_bank, v_rows, hops))
 
     files = [dataset / s / f for s in ("train", "valid") for f in ("passages.csv", "performances.csv")]
     fp = fingerprint({"seed": params["seed"], "train_passage": p, "variant": variant, "emb_dim": emb_dim},
                      files + ([init] if variant["init"] else []))
     state = fit(model, sched=Schedule.from_params(p), seed=params["seed"], device=device, amp=t["amp"],
                 batches=batches, loss_fn=loss_fn, validate=validate, checkpoint=checkpoint, live_dir=live,
-                fp=fp, exclude=grus, clip=clip, log=log)
+                fp=fp, exclude=grus, slow=slow, slow_lr_scale=p["pretrained_cnn_lr_scale"], clip=clip, log=log)
     meta = {"kind": "passage", "variant": variant_name, **variant, "emb_dim": emb_dim,
             "snippet_dim": p["snippet_dim"], "rnn_hidden": p["rnn_hidden"], "best_epoch": state["best_epoch"],
             "sheet_hop_half_px": hops[0], "audio_hop_frames": hops[1]}
     save_model(out / "model.pt", state["best_state"], meta)
-    metrics = {"best_epoch": state["best_epoch"], "valid_mrr": state["best_mrr"], "epochs": len(state["history"])}
+    metrics = {"best_epoch": state["best_epoch"], "valid_mrr": state["best_mrr"], "valid": state["best_valid"],
+               "epochs": len(state["history"])}
     write_json(out / "metrics.json", metrics)
     return metrics
-
-
-def sweep_params(params: dict) -> dict:
-    """``params`` with ``train_passage`` overridden by ``experiments.dim_sweep.train_passage``."""
-    overrides = params["experiments"]["dim_sweep"]["train_passage"]
-    return {**params, "train_passage": {**params["train_passage"], **overrides}}
 
 
 def load_passage_model(path: Path) -> tuple[PassageModel, dict]:
@@ -136,10 +188,8 @@ def main(argv=None) -> int:
     add_params_argument(ap)
     args = ap.parse_args(argv)
     params = from_args(args)
-    if args.dim_sweep:
-        if args.emb_dim is None:
-            ap.error("--dim-sweep needs --emb-dim")
-        params = sweep_params(params)
+    if args.dim_sweep and args.emb_dim is None:
+        ap.error("--dim-sweep needs --emb-dim")
     if args.variant not in params["passage_variants"]:
         ap.error(f"unknown variant '{args.variant}'; params.yaml defines {sorted(params['passage_variants'])}")
     init = args.init
@@ -148,7 +198,7 @@ def main(argv=None) -> int:
         init = Path("models") / name / "model.pt" if name else None
     log = lambda msg: print(f"[train_passage] {msg}", file=sys.stderr, flush=True)
     metrics = train(params, args.variant, args.dataset, init, args.out, args.live, args.checkpoint,
-                    args.emb_dim, log)
+                    args.emb_dim, args.dim_sweep, log)
     log(f"done: {metrics}")
     return 0
 

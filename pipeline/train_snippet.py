@@ -4,7 +4,11 @@ Reads ``DATASET/{train,valid}``; writes ``OUT/model.pt`` (best weights by valida
 ``OUT/metrics.json``; curves under ``--live``; resumable checkpoint at ``--checkpoint``.
 Training pairs: every notehead-onset pair of every training performance, ``n_train`` sampled per
 epoch with the anchors' augmentation; validation: up to ``n_valid`` evenly spaced pairs of the
-valid split at tempo 1.0, no augmentation, audio-to-sheet MRR.
+valid split at ρ = 1 (the validation soundfont), no augmentation, audio-to-sheet MRR.
+``cca``: the CCA layer is fitted on every batch inside the loss (the anchors; it needs large
+batches, it fits noise at 128) or, when false, left to ``refine_cca``, which fits it once on many
+pairs. ``mask_other_renderings``: pairs of the same notehead position in other renderings are not
+used as negatives.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.metrics import mrr
+from pipeline.metrics import validation_summary
 from pipeline.models import SnippetModel, triplet_loss
 from pipeline.params import add_params_argument, from_args
 from pipeline.snippets import Augment, SplitBank, load_split, snippet_batch
@@ -39,6 +43,12 @@ def valid_rows(n_items: int, n_valid: int) -> np.ndarray:
 
 
 @torch.no_grad()
+def item_groups(table, columns: list[str]) -> torch.Tensor:
+    """(len(table),) int ids: rows with equal ``columns`` show the same item (other renderings of it)."""
+    import pandas as pd
+    return torch.from_numpy(pd.MultiIndex.from_frame(table[columns]).factorize()[0].astype(np.int64))
+
+
 def embed_snippets(model: SnippetModel, bank: SplitBank, rows: np.ndarray, batch: int = 512, pre_cca=False):
     xs, ys = [], []
     for i in range(0, len(rows), batch):
@@ -61,17 +71,19 @@ def train(params: dict, dataset: Path, out: Path, live: Path, checkpoint: Path, 
     model = SnippetModel(p["emb_dim"], use_cca=p["cca"])
     aug = Augment.from_params(p["augment"])
     v_rows = valid_rows(len(valid_bank.snippets), p["n_valid"])
+    groups = item_groups(train_bank.snippets, ["piece", "x"]) if p["mask_other_renderings"] else None
 
     def batches(gen):
         for rows in epoch_rows(len(train_bank.snippets), p["n_train"], p["batch_size"], gen):
-            yield snippet_batch(train_bank, rows, aug, gen)
+            yield (*snippet_batch(train_bank, rows, aug, gen), None if groups is None else groups[rows])
 
     def loss_fn(m, batch):
-        x, y = m(*batch)
-        return triplet_loss(x.float(), y.float(), p["margin"], p["symmetric_loss"])
+        sheet, audio, g = batch
+        x, y = m(sheet, audio)
+        return triplet_loss(x, y, p["margin"], p["symmetric_loss"], g)
 
     def validate():
-        return mrr(*embed_snippets(model, valid_bank, v_rows))
+        return validation_summary(*embed_snippets(model, valid_bank, v_rows))
 
     fp = fingerprint({k: params[k] for k in ("seed", "train_snippet")},
                      [dataset / s / f for s in ("train", "valid") for f in ("snippets.csv", "performances.csv")])
@@ -80,7 +92,7 @@ def train(params: dict, dataset: Path, out: Path, live: Path, checkpoint: Path, 
                 fp=fp, log=log)
     meta = {"kind": "snippet", "emb_dim": p["emb_dim"], "cca": p["cca"], "best_epoch": state["best_epoch"]}
     save_model(out / "model.pt", state["best_state"], meta)
-    metrics = {"best_epoch": state["best_epoch"], "valid_mrr": state["best_mrr"],
+    metrics = {"best_epoch": state["best_epoch"], "valid_mrr": state["best_mrr"], "valid": state["best_valid"],
                "epochs": len(state["history"]), "train_pairs": len(train_bank.snippets)}
     write_json(out / "metrics.json", metrics)
     return metrics

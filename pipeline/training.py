@@ -49,6 +49,17 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def use_bf16(setting: bool | str, device: torch.device) -> bool:
+    """Resolve ``training.amp``: true / false, or ``auto`` = bfloat16 autocast where the hardware computes
+    bfloat16 natively (a CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX), float32 elsewhere (an
+    emulated bfloat16 would be slower than float32). On one machine the choice, hence the run, is fixed."""
+    if setting != "auto":
+        return bool(setting)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def setup_torch(seed: int, threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)
@@ -61,16 +72,20 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-def optimizer_groups(model: torch.nn.Module, sched: Schedule, exclude: Iterable[torch.nn.Parameter] = ()) -> list:
+def optimizer_groups(model: torch.nn.Module, sched: Schedule, exclude: Iterable[torch.nn.Parameter] = (),
+                     slow: Iterable[torch.nn.Parameter] = (), slow_lr_scale: float = 1.0) -> list:
     """AdamW groups: conv/linear/recurrent weight matrices get ``weight_decay``, norms and biases
-    ``norm_bias_weight_decay``. ``exclude``: parameters left out of the optimiser (anchor switches)."""
-    skip = {id(p) for p in exclude}
-    decay, rest = [], []
+    ``norm_bias_weight_decay``. ``exclude``: parameters left out of the optimiser (anchor switches);
+    ``slow``: parameters trained at ``slow_lr_scale`` x the learning rate (pretrained CNNs being
+    fine-tuned). The first group is always a full-rate one (its lr is the one logged)."""
+    skip, slow_ids = {id(p) for p in exclude}, {id(p) for p in slow}
+    groups = {(s, d): [] for s in (False, True) for d in (True, False)}
     for p in model.parameters():
         if p.requires_grad and id(p) not in skip:
-            (decay if p.dim() > 1 else rest).append(p)
-    return [{"params": decay, "weight_decay": sched.weight_decay},
-            {"params": rest, "weight_decay": sched.norm_bias_weight_decay}]
+            groups[(id(p) in slow_ids and slow_lr_scale != 1.0, p.dim() > 1)].append(p)
+    return [{"params": ps, "weight_decay": sched.weight_decay if decay else sched.norm_bias_weight_decay,
+             "lr": sched.lr * (slow_lr_scale if is_slow else 1.0)}
+            for (is_slow, decay), ps in groups.items() if ps or (not is_slow and decay)]
 
 
 def fingerprint(params: dict, files: Iterable[Path]) -> str:
@@ -102,21 +117,21 @@ def _log(live, row: dict) -> None:
     live.next_step()
 
 
-def fit(model: torch.nn.Module, *, sched: Schedule, seed: int, device: torch.device, amp: bool,
-        batches: Callable[[torch.Generator], Iterable], loss_fn: Callable, validate: Callable[[], float],
-        checkpoint: Path, live_dir: Path, fp: str, exclude: Iterable = (), clip: Callable | None = None,
-        log=print) -> dict:
-    """Train ``model``; return ``{"best_state", "best_epoch", "best_mrr", "history"}``.
+def fit(model: torch.nn.Module, *, sched: Schedule, seed: int, device: torch.device, amp: bool | str,
+        batches: Callable[[torch.Generator], Iterable], loss_fn: Callable, validate: Callable[[], dict],
+        checkpoint: Path, live_dir: Path, fp: str, exclude: Iterable = (), slow: Iterable = (),
+        slow_lr_scale: float = 1.0, clip: Callable | None = None, log=print) -> dict:
+    """Train ``model``; return ``{"best_state", "best_epoch", "best_mrr", "best_valid", "history"}``.
 
     ``batches(gen)`` yields one epoch of batches (all randomness from ``gen``); ``loss_fn(model,
-    batch)`` returns the loss; ``validate()`` returns the validation MRR (model already in eval mode);
-    ``clip(model)`` runs after backward (gradient clipping).
+    batch)`` returns the loss; ``validate()`` returns :func:`pipeline.metrics.validation_summary`
+    (model already in eval mode); ``clip(model)`` runs after backward (gradient clipping).
     """
     model.to(device)
-    opt = torch.optim.AdamW(optimizer_groups(model, sched, exclude), lr=sched.lr)
+    opt = torch.optim.AdamW(optimizer_groups(model, sched, exclude, slow, slow_lr_scale), lr=sched.lr)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=sched.lr_factor,
                                                          patience=sched.lr_patience, min_lr=sched.min_lr)
-    state = {"epoch": 0, "history": [], "best_mrr": -1.0, "best_epoch": -1, "best_state": None}
+    state = {"epoch": 0, "history": [], "best_mrr": -1.0, "best_epoch": -1, "best_state": None, "best_valid": None}
     if checkpoint.is_file():
         ck = torch.load(checkpoint, map_location=device, weights_only=False)
         if ck.get("fingerprint") == fp:
@@ -128,7 +143,8 @@ def fit(model: torch.nn.Module, *, sched: Schedule, seed: int, device: torch.dev
         else:
             log(f"ignoring {checkpoint}: written for other parameters or inputs; starting afresh")
     live = _live(live_dir, state["history"])
-    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=amp)
+    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16(amp, device))
+    log(f"bfloat16 autocast: {'on' if autocast['enabled'] else 'off'} (training.amp: {amp})")
     for epoch in range(state["epoch"], sched.epochs):
         model.train()
         total, n = 0.0, 0
@@ -144,17 +160,19 @@ def fit(model: torch.nn.Module, *, sched: Schedule, seed: int, device: torch.dev
             total, n = total + loss.item(), n + 1
         model.eval()
         with torch.no_grad(), torch.autocast(**autocast):
-            mrr = float(validate())
+            valid = validate()
+        mrr = valid["MRR"]
         row = {"epoch": epoch + 1, "train/loss": total / max(n, 1), "valid/mrr": mrr, "lr": opt.param_groups[0]["lr"]}
         plateau.step(mrr)
         state["history"].append(row)
         if mrr >= state["best_mrr"]:               # lcasr keeps the latest of equal scores (>=)
-            state.update(best_mrr=mrr, best_epoch=epoch + 1, best_state=copy.deepcopy(model.state_dict()))
+            state.update(best_mrr=mrr, best_epoch=epoch + 1, best_valid=valid, best_state=copy.deepcopy(model.state_dict()))
         state["epoch"] = epoch + 1
         _atomic_save({"fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(),
                       "scheduler": plateau.state_dict(), "state": state}, checkpoint)
         _log(live, row)
-        log(f"epoch {epoch + 1}: loss {row['train/loss']:.4f}  valid MRR {mrr:.4f}  lr {row['lr']:.2e}")
+        log(f"epoch {epoch + 1}: loss {row['train/loss']:.4f}  valid MRR {mrr:.4f} {valid['MRR_ci95']} "
+            f"(n {valid['n']}, chance {valid['chance_MRR']:.4f})  lr {row['lr']:.2e}")
     live.end()
     if state["best_state"] is None:
         state["best_state"] = model.state_dict()

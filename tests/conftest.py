@@ -32,14 +32,14 @@ def base_params() -> dict:
 
 
 def tiny_corpus_params(base_params: dict) -> dict:
-    """params for the tiny test corpus: 2 train soundfonts, 1 random performance, 2 test tempi."""
+    """params for the tiny test corpus: 2 train soundfonts, 1 random performance, 2 test tempi (ρ 0.5, 1)."""
     p = copy.deepcopy(base_params)
     p["corpus"].update({"source": "mutopia", "mutopia_root": str(TEST_MUTOPIA),
                         "splits": {"file": str(TEST_MUTOPIA / "splits.yaml"),
                                    "rename": {"valid": "test", "holdout": "valid"},
                                    "carve_valid": 0, "default_split": "train"}})
     p["render"].update({"train_soundfonts": ["timgm6mb", "opl3"], "n_random_performances": 1,
-                        "test_tempo_ratios": [1.0, 2.0]})
+                        "test_tempo_ratios": [0.5, 1.0]})
     p["figures"]["n_pieces"] = 2
     return tiny_training(p)
 
@@ -50,6 +50,8 @@ def tiny_training(p: dict) -> dict:
     p["train_snippet"].update({"epochs": 2, "n_train": 64, "n_valid": 32, "batch_size": 16})
     p["refine_cca"]["n_pairs"] = 128
     p["train_passage"].update({"epochs": 2, "n_train": 16, "batch_size": 8, "n_valid": 64})
+    for v in p["passage_variants"].values():
+        v.pop("train_passage", None)
     p["experiments"]["dim_sweep"].update({"emb_dims": [8, 16], "train_passage": {"epochs": 1}})
     p["experiments"]["sanity"].update({"n_queries": 2, "top_k": 3})
     return p

@@ -28,25 +28,25 @@ def test_tempo_map_and_moments():
 
 def test_performance_midi_scales_time_and_forces_program_velocity(tmp_path):
     _midi(tmp_path / "a.midi")
-    write_performance_midi(tmp_path / "a.midi", tmp_path / "b.midi", 0.9, program=0, velocity=64)
+    write_performance_midi(tmp_path / "a.midi", tmp_path / "b.midi", 0.5, program=0, velocity=64)
     notes, tm = read_midi(tmp_path / "b.midi")
     assert [n.pitch for n in notes] == [60, 64]
-    assert abs(tm.time(notes[1].onset_tick) - 0.9) < 1e-6       # score 1.0 s x 0.9
+    assert abs(tm.time(notes[1].onset_tick) - 2.0) < 1e-6       # ρ = 0.5 is half speed: score 1.0 s -> 2.0 s
     msgs = [m for t in mido.MidiFile(str(tmp_path / "b.midi")).tracks for m in t]
     assert {m.program for m in msgs if m.type == "program_change"} == {0}
     assert {m.velocity for m in msgs if m.type == "note_on" and m.velocity} == {64}
 
 
 def test_performance_plan_is_deterministic_and_split_specific():
-    cfg = {"train_soundfonts": ["a", "b"], "test_soundfont": "t", "train_tempo_ratios": [0.9, 1.0, 1.1],
+    cfg = {"train_soundfonts": ["a", "b"], "valid_soundfont": "v", "test_soundfont": "t", "train_tempo_ratios": [0.9, 1.0, 1.1],
            "n_random_performances": 2, "test_tempo_ratios": [0.5, 1.0, 2.0]}
     train = plan_performances("p", "train", cfg, 1)
     assert train[:2] == [(1.0, "a"), (1.0, "b")] and len(set(train)) == 4
     assert train == plan_performances("p", "train", cfg, 1)
     assert all(sf != "t" for _, sf in train)
-    assert plan_performances("p", "valid", cfg, 1) == [(1.0, "t")]
+    assert plan_performances("p", "valid", cfg, 1) == [(1.0, "v")]         # never the test soundfont
     assert plan_performances("p", "test", cfg, 1) == [(0.5, "t"), (1.0, "t"), (2.0, "t")]
-    assert performance_id(0.9, "a") == "tempo-0900_a"
+    assert performance_id(0.9, "a") == "rho-0900_a" and performance_id(0.5, "t") == "rho-0500_t"
 
 
 def test_passage_spans_and_snippet_frames():
@@ -55,7 +55,7 @@ def test_passage_spans_and_snippet_frames():
     heads = pd.DataFrame({"system": [0, 0, 0, 1, 2, 2], "x": [50.0, 50.0, 120.0, 800.0, 1500.0, 1600.0],
                           "pitch": [60, 64, 62, 60, 67, 69], "status": ["matched", "matched", "matched", "matched", "tie", "matched"],
                           "onset_s": [0.0, 0.0, 1.0, 4.0, np.nan, 9.0]})
-    perfs = pd.DataFrame({"performance": ["p1", "p2"], "tempo_ratio": [1.0, 0.5], "n_frames": [200, 100]})
+    perfs = pd.DataFrame({"performance": ["p1", "p2"], "tempo_ratio": [1.0, 2.0], "n_frames": [200, 100]})   # ρ = 2: twice as fast
     passages, snippets = piece_passages(systems, heads, perfs, dedupe=True)
     p1 = passages[passages.performance == "p1"]
     assert p1.f0.tolist() == [0, 80, 164] and p1.f1.tolist() == [80, 164, 200]   # ceil(t * 20), last to the end

@@ -96,11 +96,12 @@ def test_render_and_passages_real_fluidsynth(tmp_path, small_params):
                         "--params-json", as_json(small_params, "seed", "render"))
         assert res.returncode == 0, res.stderr
     perfs = pd.read_csv(audio / "performances.csv")
-    assert perfs.performance.tolist() == ["tempo-1000_sf_gmbank", "tempo-2000_sf_gmbank"]
-    s1, s2 = (np.load(audio / "spec" / f"{p}.npy") for p in perfs.performance)
+    assert perfs.performance.tolist() == ["rho-0500_sf_gmbank", "rho-1000_sf_gmbank"]
+    s2, s1 = (np.load(audio / "spec" / f"{p}.npy") for p in perfs.performance)
     assert s1.shape[0] == 92 and s1.dtype == np.float32
-    # tempo ratio 2 doubles the music (the synthesizer's release tail stays the same)
+    # ρ = 0.5 (half speed) lasts twice as long as ρ = 1 (the synthesizer's release tail stays the same)
     assert abs((s2.shape[1] - s1.shape[1]) / 20 - status["duration_s"]) < 0.2
+    assert perfs.duration_s.iloc[0] - perfs.duration_s.iloc[1] == pytest.approx(status["duration_s"], abs=0.2)
     for p in perfs.performance:                                      # deterministic rendering + features
         assert (audio / "spec" / f"{p}.npy").read_bytes() == (tmp_path / "audio2" / "spec" / f"{p}.npy").read_bytes()
     # first onset: energy rises at the predicted frame

@@ -25,9 +25,11 @@ def test_workflow_builds_dataset_and_quarantines_bad_pieces(two_runs):
     assert q.loc["TestC__Op2__lost", "reason"] == "missing include"
     assert q.loc["TestC__Op9__ghost", "stage"] == "index"
     passages = pd.read_csv(wd / "data/dataset/test/passages.csv")
-    assert set(passages.performance) == {"tempo-1000_sf_gmbank", "tempo-2000_sf_gmbank"}
+    assert set(passages.performance) == {"rho-0500_sf_gmbank", "rho-1000_sf_gmbank"}
     train = pd.read_csv(wd / "data/dataset/train/performances.csv")
     assert len(train) == 3 and not train.soundfont.eq("sf_gmbank").any()
+    valid = pd.read_csv(wd / "data/dataset/valid/performances.csv")
+    assert valid.soundfont.tolist() == ["musescore"]                 # validation never hears the test soundfont
     assert sorted(p.name for p in (wd / "results/figures/alignment").glob("*.png")) == \
         ["TestC__Op1__gavotte.png", "TestC__Op1__rondo.png"]
     assert (wd / "logs/engrave/TestC__Op2__broken.log").read_text().count("quarantined") == 1
