@@ -18,5 +18,6 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # torch first and pinned: an unpinned torch would pull several GB of CUDA packages
 .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
-.venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
+# every other package at the exact version of constraints.txt (byte-identical data across machines)
+.venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
 echo "setup: done. Activate with: source .venv/bin/activate"

@@ -3,7 +3,8 @@
 Writes ``OUT/<split>/{pieces,performances,passages,snippets}.csv`` (arrays stay per piece:
 ``data/pieces/<piece>/score/unrolled.png`` and ``.../audio/spec/<performance>.npy``; the
 tables give their paths relative to the project root), ``OUT/quarantine.csv`` (piece, split,
-stage, reason, detail) and ``OUT/summary.json`` (counts per split and per quarantine reason).
+stage, reason, detail), ``OUT/summary.json`` (counts per split and per quarantine reason) and
+``OUT/manifest.tsv``: size and SHA-256 of every file of the build (:mod:`pipeline.manifest`).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline import manifest
 from pipeline.corpus import SPLITS, piece_index
 from pipeline.params import add_params_argument, from_args
 from pipeline.stage import read_status, write_json
@@ -75,10 +77,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pieces-root", type=Path, default=Path("data/pieces"))
     ap.add_argument("--out", type=Path, default=Path("data/dataset"))
+    ap.add_argument("--sources-root", type=Path, default=Path("data/sources"))
     add_params_argument(ap)
     args = ap.parse_args(argv)
     params = from_args(args)
-    out, q = gather(args.pieces_root, piece_index(params))
+    index = piece_index(params)
+    out, q = gather(args.pieces_root, index)
     for split, tabs in out.items():
         (args.out / split).mkdir(parents=True, exist_ok=True)
         for name, df in tabs.items():
@@ -86,9 +90,13 @@ def main(argv=None) -> int:
     q.to_csv(args.out / "quarantine.csv", index=False)
     summary = summarize(out, q)
     write_json(args.out / "summary.json", summary)
+    roots = [r / p.name for p in index.pieces for r in (args.sources_root, args.pieces_root)] + [args.out]
+    files = manifest.build(roots)
+    manifest.write(files, args.out / manifest.MANIFEST_NAME)
     for split, s in summary["splits"].items():
         print(f"[dataset] {split}: {s}", file=sys.stderr)
     print(f"[dataset] quarantined: {summary['quarantined']}", file=sys.stderr)
+    print(f"[dataset] manifest: {len(files)} files, {files.bytes.sum()} bytes", file=sys.stderr)
     return 0
 
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import struct
 import sys
+import zlib
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from pipeline import constants as C
 from pipeline.alignment import alignment_report, match_heads, midi_origin_shift, monotonic_violations
@@ -35,9 +36,27 @@ from pipeline.probe import parse_probe, run_lilypond
 from pipeline.stage import Timer, run_piece_stage, write_json
 
 
+def png_bytes(img: np.ndarray) -> bytes:
+    """An 8-bit grayscale PNG of ``img`` (H, W) uint8: unfiltered rows deflated by Python's zlib.
+
+    Pillow's bundled zlib-ng picks compression kernels per CPU and does not promise identical
+    bytes across machines; the system zlib does, so the dataset's PNGs are the same everywhere
+    (and, for engraved music, smaller than Pillow's)."""
+    h, w = img.shape
+    rows = np.zeros((h, w + 1), np.uint8)        # filter byte 0 (None) before every row
+    rows[:, 1:] = img
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)      # 8 bit, grayscale, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+            + chunk(b"IEND", b""))
+
+
 def save_png(path: Path, img: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(img, mode="L").save(path, optimize=False)
+    path.write_bytes(png_bytes(np.ascontiguousarray(img, dtype=np.uint8)))
 
 
 def engrave_piece(src_folder: Path, main_rel: str, out: Path, cfg: dict, timer: Timer) -> dict:

@@ -11,6 +11,8 @@ may be files or folders (all ``*.json`` inside); only the evaluations params.yam
   ``OUT.csv``, ``OUT.md`` (rows: model x direction, columns: tempo ratio).
 * ``distance DETAILS.csv`` — Experiment 4: cosine distance of every matching pair vs its audio
   duration [s], point area ∝ 1/rank (S2A) → ``OUT.png`` and the plotted points ``OUT.csv``.
+* ``curves LIVE_DIR...`` — training curves of every model (dvclive folders ``results/training/<m>``):
+  train loss and validation MRR per epoch → ``OUT.png``.
 """
 from __future__ import annotations
 
@@ -127,10 +129,35 @@ def distance_figure(details: pd.DataFrame, title: str, out: Path) -> pd.DataFram
     return pts
 
 
+def curves_figure(live_dirs: list[Path], out: Path) -> pd.DataFrame:
+    """Train loss and validation MRR per epoch of each model (one line per dvclive folder). Returns the points."""
+    rows = []
+    for d in live_dirs:
+        loss = pd.read_csv(d / "plots/metrics/train/loss.tsv", sep="\t")
+        mrr = pd.read_csv(d / "plots/metrics/valid/mrr.tsv", sep="\t")
+        rows.append(pd.DataFrame({"model": d.name, "epoch": loss.step + 1, "train_loss": loss.loss, "valid_mrr": mrr.mrr}))
+    df = pd.concat(rows, ignore_index=True)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for name, g in df.groupby("model", sort=False):
+        label = DISPLAY.get(name, name)
+        a.plot(g.epoch, g.train_loss, marker=".", label=label)
+        b.plot(g.epoch, g.valid_mrr, marker=".", label=label)
+    a.set(xlabel="epoch", ylabel="train loss (triplet)", yscale="log", title="training loss")
+    b.set(xlabel="epoch", ylabel="validation MRR (A2S)", title="validation (valid split, ρ = 1)")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    b.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return df
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("experiment", choices=["dim-sweep", "tempo", "distance"])
-    ap.add_argument("inputs", nargs="+", type=Path, help="evaluation JSONs (dim-sweep, tempo) or one details CSV")
+    ap.add_argument("experiment", choices=["dim-sweep", "tempo", "distance", "curves"])
+    ap.add_argument("inputs", nargs="+", type=Path,
+                    help="evaluation JSONs (dim-sweep, tempo), one details CSV (distance) or dvclive folders (curves)")
     ap.add_argument("--out", type=Path, required=True, help="output path without suffix")
     add_params_argument(ap)
     args = ap.parse_args(argv)
@@ -140,6 +167,9 @@ def main(argv=None) -> int:
         df = dim_sweep_table(select(load(args.inputs), args.experiment, from_args(args)))
         df.to_csv(out.with_suffix(".csv"), index=False, float_format="%.4f")
         dim_sweep_figure(df, out.with_suffix(".png"))
+    elif args.experiment == "curves":
+        df = curves_figure(args.inputs, out.with_suffix(".png"))
+        df.to_csv(out.with_suffix(".csv"), index=False, float_format="%.5g")
     elif args.experiment == "tempo":
         df = tempo_table(select(load(args.inputs), args.experiment, from_args(args)))
         df.to_csv(out.with_suffix(".csv"), index=False, float_format="%.4f")

@@ -123,9 +123,15 @@ class CCALayer(nn.Module):
         return (h1 - m1) @ u, (h2 - m2) @ v
 
     @torch.no_grad()
-    def refit(self, h1: torch.Tensor, h2: torch.Tensor) -> None:
-        """CCA refinement: fit U, V and means once on many pre-CCA embedding pairs."""
-        u, v, m1, m2 = cca_projections(h1.double(), h2.double())
+    def refit(self, h1: torch.Tensor, h2: torch.Tensor, ridge: float = 0.0) -> None:
+        """CCA refinement: fit U, V and means once on many pre-CCA embedding pairs.
+
+        ``ridge``: extra regularisation of each view's covariance, as a fraction of its mean variance
+        (0 = the anchors' 1e-3 only). Without it CCA whitens every dimension alike, which amplifies
+        the weak dimensions of embeddings trained without the CCA layer."""
+        h1, h2 = h1.double(), h2.double()
+        r1, r2 = (1e-3 + ridge * float(h.var(0).mean()) for h in (h1, h2))
+        u, v, m1, m2 = cca_projections(h1, h2, r1, r2)
         self.U.copy_(u.float()), self.V.copy_(v.float()), self.mean1.copy_(m1.float()), self.mean2.copy_(m2.float())
 
 
@@ -233,11 +239,14 @@ class SequenceEncoder(nn.Module):
 
     def snippet_features(self, snippets: torch.Tensor) -> torch.Tensor:
         """(N, 1, H, W) snippets -> (N, snippet_dim) GRU inputs: CNN, then the frozen CCA projection (float32)."""
-        z = self.cnn(snippets)
-        if self.cca_u.numel():
-            with torch.autocast(z.device.type, enabled=False):
-                z = (z.float() - self.cca_mean) @ self.cca_u
-        return z
+        return self.project(self.cnn(snippets))
+
+    def project(self, z: torch.Tensor) -> torch.Tensor:
+        """The frozen CCA projection of CNN outputs (N, snippet_dim), in float32; identity without one."""
+        if not self.cca_u.numel():
+            return z
+        with torch.autocast(z.device.type, enabled=False):
+            return (z.float() - self.cca_mean) @ self.cca_u
 
     def forward(self, snippets: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``snippets`` (sum(lengths), 1, H, W) of B passages in order -> (B, emb_dim) unit-norm."""

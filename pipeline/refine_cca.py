@@ -4,7 +4,7 @@ Embeds ``n_pairs`` random training snippet pairs *before* the CCA layer (augment
 lcasr's ``refine_cca.py``), fits CCA on all of them, and saves the model with the refitted U, V
 and means as ``OUT/model.pt`` — its own artifact, next to the unrefined baseline. A snippet model
 trained without the CCA layer in its loss (``train_snippet.cca: false``) gets the layer here, fitted
-once on its embeddings. ``OUT/metrics.json`` gives the validation MRR before and after (with n,
+once on its embeddings; ``ridge`` regularises that fit (see :meth:`CCALayer.refit`). ``OUT/metrics.json`` gives the validation MRR before and after (with n,
 chance and 95 % intervals).
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ def refine(params: dict, dataset: Path, snippet_model: Path, out: Path, log=prin
     for i in range(0, len(rows), 512):
         x, y = model(*snippet_batch(train_bank, rows[i:i + 512], aug, gen), pre_cca=True)
         xs.append(x.float()), ys.append(y.float())
-    model.cca.refit(torch.cat(xs), torch.cat(ys))
+    model.cca.refit(torch.cat(xs), torch.cat(ys), p["ridge"])
     after = validation_summary(*embed_snippets(model, valid_bank, v_rows))
     log(f"refitted CCA on {len(rows)} pairs: valid MRR {before['MRR']:.4f} -> {after['MRR']:.4f} "
         f"(n {after['n']}, chance {after['chance_MRR']:.4f}, 95 % interval {after['MRR_ci95']})")

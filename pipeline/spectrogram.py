@@ -4,14 +4,27 @@ madmom 0.16: ``SignalProcessor(num_channels=1, sample_rate=22050)`` ->
 ``FramedSignalProcessor(frame_size=2048, fps=20, origin='future')`` ->
 ``FilteredSpectrogramProcessor(LogarithmicFilterbank, num_bands=16, fmin=30, fmax=6000)``
 (unique, area-normalised triangular filters) -> ``LogarithmicSpectrogramProcessor`` (log10(1+x)).
+
+**The same bytes on every x86-64 machine.** NumPy picks SIMD kernels per CPU for transcendental
+functions (cos, log10, complex abs) and OpenBLAS picks matrix kernels per CPU, so their float
+results may differ in the last bit from one machine to the next. Here only exactly rounded IEEE
+operations (multiply, add, sqrt; the FFT is compiled without runtime dispatch) touch the signal:
+the window comes from libm's ``math.cos``, magnitudes are ``sqrt(re² + im²)`` and the filterbank is
+an explicit sum in a fixed order. The one remaining vectorised function, ``log10``, runs in float64
+and its result is rounded to a grid of 2^-16 (``QUANTUM``, 1.5e-5 log10 units, far below what any
+model resolves), so a last-bit difference of float64 changes the stored float32 value with a
+probability of about 1e-11 per value.
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
 
 from pipeline import constants as C
+
+QUANTUM = 2.0 ** -16   # [log10(1 + x) units] grid of the stored spectrogram values (see the module doc)
 
 
 def log_frequencies(bands_per_octave: int = C.BANDS_PER_OCTAVE, fmin: float = C.FMIN,
@@ -73,15 +86,44 @@ def frame_signal(signal: np.ndarray, frame_size: int = C.FRAME_SIZE,
     return padded[idx]
 
 
+@lru_cache(maxsize=1)
+def hann_window(size: int = C.FRAME_SIZE) -> np.ndarray:
+    """np.hanning(size) as float32, computed with libm's cos (not NumPy's per-CPU SIMD kernels)."""
+    w = np.array([0.5 - 0.5 * math.cos(2.0 * math.pi * n / (size - 1)) for n in range(size)])
+    w.flags.writeable = False
+    return w.astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _filter_taps() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per filter: its non-zero FFT bins and float32 weights (the filterbank is sparse: ~10 bins a filter)."""
+    fb = log_filterbank().astype(np.float32)
+    return [(np.flatnonzero(fb[:, j]), fb[np.flatnonzero(fb[:, j]), j]) for j in range(fb.shape[1])]
+
+
+def apply_filterbank(magnitude: np.ndarray) -> np.ndarray:
+    """(n_fft_bins, T) float32 magnitudes -> (n_filters, T) float32, summed bin by bin in a fixed order
+    (a BLAS product would sum in a CPU-dependent order)."""
+    out = np.empty((len(_filter_taps()), magnitude.shape[1]), np.float32)
+    for j, (bins, weights) in enumerate(_filter_taps()):
+        acc = magnitude[bins[0]] * weights[0]
+        for b, w in zip(bins[1:], weights[1:]):
+            acc = acc + magnitude[b] * w
+        out[j] = acc
+    return out
+
+
 def log_spectrogram(signal: np.ndarray, sample_rate: int = C.SAMPLE_RATE) -> np.ndarray:
-    """Log-filtered magnitude spectrogram, shape (92, n_frames), float32, log10(1 + x).
+    """Log-filtered magnitude spectrogram, shape (92, n_frames), float32, log10(1 + x) on the
+    ``QUANTUM`` grid (identical bytes on every x86-64 machine; see the module doc).
 
     ``signal``: mono float samples in [-1, 1] at ``sample_rate`` (must be 22 050 Hz).
     """
     if sample_rate != C.SAMPLE_RATE:
         raise ValueError(f"expected {C.SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
-    window = np.hanning(C.FRAME_SIZE).astype(np.float32)
     frames = frame_signal(np.asarray(signal, dtype=np.float32))
-    spec = np.abs(np.fft.rfft(frames * window, axis=1)[:, : C.N_FFT_BINS]).astype(np.float32)
-    filtered = spec @ log_filterbank().astype(np.float32)
-    return np.log10(1.0 + filtered).T.astype(np.float32)
+    spectrum = np.fft.rfft(frames * hann_window(), axis=1)[:, : C.N_FFT_BINS].T      # (1024, T) complex64
+    re, im = np.ascontiguousarray(spectrum.real), np.ascontiguousarray(spectrum.imag)
+    magnitude = np.sqrt(re * re + im * im)
+    logs = np.log10(1.0 + apply_filterbank(magnitude).astype(np.float64))
+    return (np.round(logs / QUANTUM) * QUANTUM).astype(np.float32)

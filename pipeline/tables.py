@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-DISPLAY = {"bl": "BL", "rnn": "RNN", "rnn_ft": "RNN-FT", "rnn_fz": "RNN-FZ", "rnn_ft_cca": "RNN-FT-CCA",
+DISPLAY = {"bl": "BL", "snippet": "snippet (pretraining)", "rnn": "RNN", "rnn_ft": "RNN-FT", "rnn_fz": "RNN-FZ", "rnn_ft_cca": "RNN-FT-CCA",
            "rnn_fz_cca": "RNN-FZ-CCA"}
 COLUMNS = ["R@1", "R@5", "R@10", "R@25", "MRR", "median_rank", "mean_rank"]
 
@@ -37,9 +37,12 @@ def table2(metrics: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).rename(columns={"median_rank": "MR", "mean_rank": "mean rank"})
 
 
-def _cell(v) -> str:
+ONE_DECIMAL = ("R@", "MR", "mean rank", "mean_rank", "median_rank")   # percentages and ranks
+
+
+def _cell(column: str, v) -> str:
     if isinstance(v, float):
-        return f"{v:.3f}" if v <= 1 else f"{v:.1f}"
+        return f"{v:.1f}" if column.startswith(ONE_DECIMAL) else f"{v:.3f}"
     return str(v)
 
 
@@ -58,7 +61,7 @@ def to_markdown(df: pd.DataFrame) -> str:
     head = "| " + " | ".join(name for name, _ in cols) + " |\n|" + "---|" * len(cols) + "\n"
     lines = []
     for _, row in df.iterrows():
-        cells = [f"{row[c]:.3f} [{row[c + '_lo95']:.3f}, {row[c + '_hi95']:.3f}]" if c in merged else _cell(row[c])
+        cells = [f"{row[c]:.3f} [{row[c + '_lo95']:.3f}, {row[c + '_hi95']:.3f}]" if c in merged else _cell(c, row[c])
                  for _, c in cols]
         lines.append("| " + " | ".join(cells) + " |\n")
     return head + "".join(lines)

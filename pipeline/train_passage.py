@@ -19,6 +19,8 @@ embedding size ``--emb-dim``.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -31,7 +33,10 @@ from pipeline.params import add_params_argument, from_args
 from pipeline.snippets import SplitBank, load_split, passage_batch
 from pipeline.stage import write_json
 from pipeline.train_snippet import epoch_rows, item_groups, valid_rows
-from pipeline.training import Schedule, fingerprint, fit, load_model, pick_device, save_model, setup_torch
+from pipeline.training import Schedule, atomic_save, fingerprint, fit, load_model, pick_device, save_model, setup_torch
+
+PASSAGE_COLUMNS = ["piece", "performance", "system", "x0", "x1", "f0", "f1"]
+FEATURE_CACHE_VERSION = 2     # of the stored layout (part of the key): {passage row: (sheet, audio) features}
 
 
 def build_model(p: dict, variant: dict, emb_dim: int, init: Path | None) -> PassageModel:
@@ -51,24 +56,62 @@ def build_model(p: dict, variant: dict, emb_dim: int, init: Path | None) -> Pass
 
 
 class FeatureCache:
-    """Snippet features of passages under a model whose CNN + CCA projection is fixed
-    (:attr:`PassageModel.features_are_fixed`), computed on first use and kept (memoised per passage row)."""
+    """CNN outputs of the snippets of a split's passages under frozen CNNs (:attr:`PassageModel.features_are_fixed`),
+    computed in float32 when a passage is first needed and kept; served per batch with the encoders'
+    CCA projection applied.
 
-    def __init__(self, model: PassageModel, bank: SplitBank, hops: tuple):
-        self.model, self.bank, self.hops, self.rows = model, bank, hops, {}
+    With ``store`` (a folder), :meth:`save` also keeps them on disk under a key of the CNN weights, the
+    split's arrays and tables and the hops, and a later job with the same frozen CNNs (the other FZ
+    variant, every point of the dimension sweep) starts from them: a pure cache, outside every
+    output, safe to delete."""
+
+    BLOCK = 32    # passages computed together
+
+    def __init__(self, model: PassageModel, bank: SplitBank, hops: tuple, store: Path | None = None, log=print):
+        self.model, self.bank, self.hops = model, bank, hops
+        self.path = store / f"{self.key(model, bank, hops)}.pt" if store is not None else None
+        self.rows = self._load()
+        if self.rows:
+            log(f"frozen snippet features of {len(self.rows)} passages loaded from {self.path}")
+
+    @staticmethod
+    def key(model: PassageModel, bank: SplitBank, hops: tuple) -> str:
+        h = hashlib.sha256(json.dumps([FEATURE_CACHE_VERSION, list(hops), bank.passages[PASSAGE_COLUMNS].values.tolist()]).encode())
+        for t in (bank.sheet, bank.spec, *model.sheet.cnn.state_dict().values(), *model.audio.cnn.state_dict().values()):
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:20]
+
+    def _load(self) -> dict:
+        if self.path is None or not self.path.is_file():
+            return {}
+        try:
+            return {int(r): (s.to(self.bank.device), a.to(self.bank.device))
+                    for r, (s, a) in torch.load(self.path, weights_only=True).items()}
+        except Exception:               # unreadable or of another layout: recompute (it is only a cache)
+            return {}
+
+    def save(self) -> None:
+        """Add this job's passages to the file (merged with what other jobs stored meanwhile)."""
+        if self.path is not None:
+            merged = {**self._load(), **self.rows}
+            atomic_save({r: (s.cpu(), a.cpu()) for r, (s, a) in merged.items()}, self.path)
 
     @torch.no_grad()
     def batch(self, rows: np.ndarray):
-        """(zs (N_s, d), za (N_a, d), n_s (B,), n_a (B,)) for passage-table ``rows``, in order."""
-        todo = [r for r in dict.fromkeys(rows.tolist()) if r not in self.rows]
-        for i in range(0, len(todo), 64):
-            chunk = np.array(todo[i:i + 64])
-            sheet, audio, n_s, n_a = passage_batch(self.bank, chunk, *self.hops)
-            zs = torch.split(self.model.sheet.snippet_features(sheet), n_s.tolist())
-            za = torch.split(self.model.audio.snippet_features(audio), n_a.tolist())
-            self.rows.update({r: (s, a) for r, s, a in zip(chunk.tolist(), zs, za)})
+        """(zs (N_s, d), za (N_a, d), n_s (B,), n_a (B,)) GRU inputs of passage-table ``rows``, in order."""
+        # computed by fixed blocks of rows, so a passage's features never depend on which job or epoch
+        # asked first (the CNN's float rounding may depend on its batch)
+        blocks = sorted({r // self.BLOCK for r in rows.tolist() if r not in self.rows})
+        with torch.autocast(self.bank.device.type, enabled=False):
+            for b in blocks:
+                chunk = np.arange(b * self.BLOCK, min((b + 1) * self.BLOCK, len(self.bank.passages)))
+                sheet, audio, n_s, n_a = passage_batch(self.bank, chunk, *self.hops)
+                zs = torch.split(self.model.sheet.cnn(sheet).float(), n_s.tolist())
+                za = torch.split(self.model.audio.cnn(audio).float(), n_a.tolist())
+                self.rows.update({r: (s, a) for r, s, a in zip(chunk.tolist(), zs, za)})
         pairs = [self.rows[r] for r in rows.tolist()]
-        return (torch.cat([s for s, _ in pairs]), torch.cat([a for _, a in pairs]),
+        return (self.model.sheet.project(torch.cat([s for s, _ in pairs])),
+                self.model.audio.project(torch.cat([a for _, a in pairs])),
                 torch.tensor([len(s) for s, _ in pairs]), torch.tensor([len(a) for _, a in pairs]))
 
 
@@ -118,7 +161,9 @@ def train(params: dict, variant_name: str, dataset: Path, init: Path | None, out
     cached = p["cache_frozen_features"] and model.features_are_fixed
     if cached:
         model.to(device).eval()
-        train_cache, valid_cache = FeatureCache(model, train_bank, hops), FeatureCache(model, valid_bank, hops)
+        store = checkpoint.parent / "features"
+        train_cache = FeatureCache(model, train_bank, hops, store, log)
+        valid_cache = FeatureCache(model, valid_bank, hops, store, log)
         log("frozen CNNs: snippet features computed once per passage and reused")
     slow = model.pretrained_cnn_parameters() if variant["init"] and not variant["freeze_cnn"] else []
 
@@ -149,6 +194,8 @@ def train(params: dict, variant_name: str, dataset: Path, init: Path | None, out
     state = fit(model, sched=Schedule.from_params(p), seed=params["seed"], device=device, amp=t["amp"],
                 batches=batches, loss_fn=loss_fn, validate=validate, checkpoint=checkpoint, live_dir=live,
                 fp=fp, exclude=grus, slow=slow, slow_lr_scale=p["pretrained_cnn_lr_scale"], clip=clip, log=log)
+    if cached:
+        train_cache.save(), valid_cache.save()
     meta = {"kind": "passage", "variant": variant_name, **variant, "emb_dim": emb_dim,
             "snippet_dim": p["snippet_dim"], "rnn_hidden": p["rnn_hidden"], "best_epoch": state["best_epoch"],
             "sheet_hop_half_px": hops[0], "audio_hop_frames": hops[1]}

@@ -96,9 +96,9 @@ def fingerprint(params: dict, files: Iterable[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def _atomic_save(obj, path: Path) -> None:
+def atomic_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")    # per process: concurrent writers never mix
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
@@ -168,7 +168,7 @@ def fit(model: torch.nn.Module, *, sched: Schedule, seed: int, device: torch.dev
         if mrr >= state["best_mrr"]:               # lcasr keeps the latest of equal scores (>=)
             state.update(best_mrr=mrr, best_epoch=epoch + 1, best_valid=valid, best_state=copy.deepcopy(model.state_dict()))
         state["epoch"] = epoch + 1
-        _atomic_save({"fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(),
+        atomic_save({"fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(),
                       "scheduler": plateau.state_dict(), "state": state}, checkpoint)
         _log(live, row)
         log(f"epoch {epoch + 1}: loss {row['train/loss']:.4f}  valid MRR {mrr:.4f} {valid['MRR_ci95']} "
@@ -181,7 +181,7 @@ def fit(model: torch.nn.Module, *, sched: Schedule, seed: int, device: torch.dev
 
 def save_model(path: Path, model_state: dict, meta: dict) -> None:
     """A model artifact: weights + what is needed to rebuild it (``meta``), written atomically."""
-    _atomic_save({"state_dict": {k: v.detach().cpu() for k, v in model_state.items()}, "meta": meta}, path)
+    atomic_save({"state_dict": {k: v.detach().cpu() for k, v in model_state.items()}, "meta": meta}, path)
 
 
 def load_model(path: Path) -> dict:

@@ -53,3 +53,44 @@ def test_triplet_loss_zero_when_separated_and_positive_otherwise():
     e = torch.eye(4)
     assert triplet_loss(e, e, margin=0.5).item() == 0.0
     assert triplet_loss(e, e.roll(1, 0), margin=0.5).item() > 0.0
+
+
+def test_masked_negatives_ignore_other_renderings_of_the_same_item():
+    e = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0]]), dim=1)
+    # rows 0 and 1 are two renderings of one system: as negatives of each other they dominate the loss
+    plain = triplet_loss(e, e, margin=0.5)
+    masked = triplet_loss(e, e, margin=0.5, groups=torch.tensor([7, 7, 3]))
+    assert plain.item() > 0.1 and masked.item() == 0.0
+    assert triplet_loss(e[:2], e[:2], 0.5, groups=torch.tensor([1, 1])).item() == 0.0   # nothing to contrast
+
+
+def test_loss_cca_and_distances_stay_float32_under_bf16_autocast():
+    from pipeline.metrics import cosine_distances
+    from pipeline.models import PassageModel, SnippetModel
+    torch.manual_seed(0)
+    snip = SnippetModel(8).train()
+    sheet, audio = torch.rand(16, 1, 80, 90), torch.rand(16, 1, 92, 20)
+    passage = PassageModel(8, 16, 4)
+    passage.sheet.set_cca(torch.eye(8), torch.zeros(8))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z = snip.sheet_net(sheet)
+        x, y = snip(sheet, audio)                               # CCA layer inside
+        loss = triplet_loss(x, y, 0.6)
+        feats = passage.sheet.snippet_features(sheet)            # frozen CCA projection
+        dist = cosine_distances(x, y)
+        low = x.bfloat16() @ y.bfloat16().T                     # what an unguarded matmul would give
+    assert z.dtype == torch.bfloat16 and low.dtype == torch.bfloat16   # autocast is really on
+    assert x.dtype == y.dtype == loss.dtype == feats.dtype == dist.dtype == torch.float32
+
+
+def test_optimizer_groups_scale_the_pretrained_cnns_only():
+    from pipeline.models import PassageModel
+    from pipeline.training import Schedule, optimizer_groups
+    model = PassageModel(8, 16, 4)
+    sched = Schedule(1, 1e-3, 1e-5, 0.0, 0.5, 1, 1e-6)
+    groups = optimizer_groups(model, sched, slow=model.pretrained_cnn_parameters(), slow_lr_scale=0.1)
+    slow_ids = {id(p) for p in model.pretrained_cnn_parameters()}
+    assert groups[0]["lr"] == 1e-3                                  # the logged lr is a full-rate group
+    for g in groups:
+        assert all((id(p) in slow_ids) == (g["lr"] == 1e-4) for p in g["params"])
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))

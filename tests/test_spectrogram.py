@@ -29,3 +29,16 @@ def test_sine_peaks_in_its_band_and_is_log_scaled():
     peak = filter_center_frequencies()[np.argmax(spec[:, 10])]
     assert abs(peak - 440.0) < 15
     assert spec.min() >= 0.0                                  # log10(1 + x) of magnitudes
+
+
+def test_values_lie_on_the_quantum_grid_and_match_the_plain_formula():
+    from pipeline.spectrogram import QUANTUM, hann_window
+    rng = np.random.default_rng(0)
+    x = (0.3 * rng.standard_normal(C.SAMPLE_RATE)).astype(np.float32)
+    spec = log_spectrogram(x)
+    assert np.array_equal(np.round(spec.astype(np.float64) / QUANTUM) * QUANTUM, spec)
+    np.testing.assert_array_equal(hann_window(), np.hanning(C.FRAME_SIZE).astype(np.float32))
+    # the deterministic route equals numpy's vectorised one up to the grid
+    frames = frame_signal(x)
+    plain = np.log10(1 + np.abs(np.fft.rfft(frames * np.hanning(C.FRAME_SIZE), axis=1)[:, :1024]) @ log_filterbank()).T
+    assert np.abs(spec - plain).max() < QUANTUM

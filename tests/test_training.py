@@ -84,8 +84,8 @@ def test_gru_is_trained_unless_the_anchor_switch_says_otherwise(project, params,
 
 @pytest.mark.parametrize("leak", [False, True])
 def test_frozen_cnn_keeps_weights_and_batchnorm_statistics(project, params, tmp_path, leak):
-    init = Path("models/snippet/model.pt")
-    _train(params, "rnn_fz", tmp_path, init, frozen_bn_updates=leak)
+    init = Path("models/snippet_cca/model.pt")
+    _train(params, "rnn_fz_cca", tmp_path, init, frozen_bn_updates=leak)
     snippet = torch.load(init, weights_only=False)["state_dict"]
     after = _trained(tmp_path)
     cnn = {k[len("sheet_net."):]: v for k, v in snippet.items() if k.startswith("sheet_net.")}
@@ -95,6 +95,17 @@ def test_frozen_cnn_keeps_weights_and_batchnorm_statistics(project, params, tmp_
     same_stats = all(torch.equal(cnn[k], after["sheet.cnn." + k]) for k in stats)
     assert same_stats != leak                     # the anchor's leak moves BN statistics; ours does not
     assert torch.equal(snippet["cca.U"], after["sheet.cca_u"]) and torch.equal(snippet["cca.V"], after["audio.cca_u"])
+
+
+def test_cached_frozen_features_train_the_same_model(project, params, tmp_path):
+    init = Path("models/snippet_cca/model.pt")
+    for cache in (True, False):
+        _train(params, "rnn_fz_cca", tmp_path / str(cache), init, cache_frozen_features=cache)
+    a, b = (torch.load(tmp_path / str(c) / "out/model.pt", weights_only=False)["state_dict"] for c in (True, False))
+    # the same model and loss; only the CNN's batch composition differs (float rounding)
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-4) for k in a)
+    ma, mb = (json.loads((tmp_path / str(c) / "out/metrics.json").read_text()) for c in (True, False))
+    assert ma["valid_mrr"] == pytest.approx(mb["valid_mrr"], abs=1e-3) and ma["valid"]["n"] == mb["valid"]["n"]
 
 
 def _cli(project, params, out: Path, variant="rnn"):

@@ -8,6 +8,7 @@ rule dataset:
     output:
         summary="data/dataset/summary.json",
         quarantine="data/dataset/quarantine.csv",
+        manifest="data/dataset/manifest.tsv",
         tables=expand("data/dataset/{split}/{table}.csv", split=["train", "valid", "test"],
                       table=["pieces", "performances", "passages", "snippets"]),
     params:

@@ -28,6 +28,7 @@ rule train_snippet:
         "logs/train/snippet.log",
     benchmark:
         "benchmarks/runs/train/snippet.tsv"
+    priority: 20  # the critical path (snippet -> CCA -> variants): before jobs that could wait
     threads: TRAINING_THREADS
     resources:
         mem_mb=16000,
@@ -51,6 +52,7 @@ rule refine_cca:
         "logs/train/snippet_cca.log",
     benchmark:
         "benchmarks/runs/train/snippet_cca.tsv"
+    priority: 10
     threads: TRAINING_THREADS
     resources:
         mem_mb=16000,
@@ -79,6 +81,7 @@ rule train_passage:
         "logs/train/{variant}.log",
     benchmark:
         "benchmarks/runs/train/{variant}.tsv"
+    priority: 5  # before the sweep points, which reuse the frozen features an FZ variant leaves in checkpoints/
     threads: TRAINING_THREADS
     resources:
         mem_mb=16000,
@@ -89,7 +92,25 @@ rule train_passage:
         " --checkpoint checkpoints/{wildcards.variant}.pt --params-json {params.cfg:q} > {log} 2>&1"
 
 
+rule training_curves:
+    input:
+        live=["results/training/snippet"] + expand("results/training/{variant}", variant=sorted(config["passage_variants"])),
+        code=stage_code("experiments"),
+    output:
+        png=report("results/training/curves.png", caption="../report/training_curves.rst", category="Training"),
+        csv="results/training/curves.csv",
+    log:
+        "logs/train/curves.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "python -m pipeline.experiments curves {input.live} --out results/training/curves > {log} 2>&1"
+
+
 rule models:
     input:
         expand("models/passage/{variant}/model.pt", variant=sorted(config["passage_variants"])),
         "models/snippet_cca/model.pt",
+        rules.training_curves.output,
