@@ -34,7 +34,7 @@ from pipeline.models import SnippetModel
 from pipeline.params import add_params_argument, from_args
 from pipeline.snippets import SplitBank, load_split, passage_batch
 from pipeline.stage import write_json
-from pipeline.train_passage import embed_passages, load_passage_model
+from pipeline.train_passage import FeatureCache, embed_cached, load_passage_model
 from pipeline.training import load_model, pick_device, setup_torch
 
 
@@ -110,7 +110,7 @@ def details_table(bank: SplitBank, scores: dict, counts: dict, rule: str, distan
 
 
 def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: float, log=print,
-             details: Path | None = None) -> dict:
+             details: Path | None = None, feature_store: Path | None = None) -> dict:
     e, t = params["evaluation"], params["training"]
     device = pick_device(t["device"])
     setup_torch(params["seed"], t["threads"])
@@ -126,7 +126,11 @@ def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: f
     else:
         model, meta = load_passage_model(model_path)
         hops = (meta["sheet_hop_half_px"], meta["audio_hop_frames"])
-        scores = passage_distances(*embed_passages(model.to(device), bank, np.arange(len(bank.passages)), hops))
+        # CNN outputs via the frozen-feature cache: models with frozen pretrained CNNs (FZ, every sweep
+        # point) share them, so only the first of them computes the split's snippets
+        cache = FeatureCache(model.to(device), bank, hops, feature_store if meta["freeze_cnn"] else None, log)
+        scores = passage_distances(*embed_cached(model, cache, np.arange(len(bank.passages))))
+        cache.save()
         distance, name = scores["a2s"].diagonal().cpu().numpy(), meta["variant"]
     counts = {d: rank_counts(m) for d, m in scores.items()}
     out = {d: retrieval_metrics(*c, rule=e["ties"]) for d, c in counts.items()}
@@ -148,10 +152,13 @@ def main(argv=None) -> int:
     ap.add_argument("--tempo", type=float, default=1.0, help="tempo factor ρ of the performances evaluated")
     ap.add_argument("--out", type=Path, required=True, help="metrics JSON")
     ap.add_argument("--details", type=Path, default=None, help="per-passage CSV (ranks, distances, top candidates)")
+    ap.add_argument("--feature-cache", type=Path, default=Path("checkpoints/features"),
+                    help="folder of the frozen-feature cache shared with training (pipeline.train_passage.FeatureCache)")
     add_params_argument(ap)
     args = ap.parse_args(argv)
     log = lambda msg: print(f"[evaluate] {msg}", file=sys.stderr, flush=True)
-    write_json(args.out, evaluate(from_args(args), args.model, args.dataset, args.split, args.tempo, log, args.details))
+    write_json(args.out, evaluate(from_args(args), args.model, args.dataset, args.split, args.tempo, log, args.details,
+                                  args.feature_cache))
     return 0
 
 

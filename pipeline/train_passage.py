@@ -121,6 +121,13 @@ def summarize(model: PassageModel, zs, za, n_s, n_a):
 
 
 @torch.no_grad()
+def embed_cached(model: PassageModel, cache: FeatureCache, rows: np.ndarray, batch: int = 64):
+    """(N, emb) sheet and audio embeddings of passage-table ``rows`` from a :class:`FeatureCache`."""
+    xs, ys = zip(*(summarize(model, *cache.batch(rows[i:i + batch])) for i in range(0, len(rows), batch)))
+    return torch.cat(xs).float(), torch.cat(ys).float()
+
+
+@torch.no_grad()
 def embed_passages(model: PassageModel, bank: SplitBank, rows: np.ndarray, hops: tuple, batch: int = 64):
     """(N, emb) sheet and audio embeddings of passage-table ``rows`` (model in eval mode)."""
     xs, ys = [], []
@@ -184,8 +191,7 @@ def train(params: dict, variant_name: str, dataset: Path, init: Path | None, out
 
     def validate():
         if cached:
-            return validation_summary(*(torch.cat(e) for e in zip(*(
-                summarize(model, *valid_cache.batch(v_rows[i:i + 64])) for i in range(0, len(v_rows), 64)))))
+            return validation_summary(*embed_cached(model, valid_cache, v_rows))
         return validation_summary(*embed_passages(model, valid_bank, v_rows, hops))
 
     files = [dataset / s / f for s in ("train", "valid") for f in ("passages.csv", "performances.csv")]

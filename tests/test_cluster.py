@@ -92,7 +92,7 @@ def test_workflow_through_slurm_equals_the_local_run(two_runs, tmp_path):
     assert {jobs[j]["JobState"] for j in submitted} == {"COMPLETED"}
     per_rule = Counter(jobs[j]["Comment"] for j in submitted)
     # the per-piece chains of the 7 test pieces are bundled into a single job
-    assert per_rule == {"rule_piece_alignment_figure_engrave_passages_render": 1, "rule_dataset": 1,
+    assert per_rule == {"rule_piece_alignment_figure_piece": 1, "rule_dataset": 1,
                         "rule_train_snippet": 1}
     # the GPU request reaches sbatch (--gpus=1) and the scheduler (gres) for the training job only
     calls = [line for line in log.splitlines() if line.startswith("sbatch call:")]

@@ -22,12 +22,40 @@ def test_repository_params_are_valid(base_params):
     (lambda p: p["passage_variants"]["rnn"].update(freeze_cnn=True), "passage_variants.rnn: freeze_cnn needs"),
     (lambda p: p["training"].update(device="tpu"), "training.device"),
     (lambda p: p["train_snippet"].update(epoch=3), "train_snippet"),
+    (lambda p: p["render"].update(valid_soundfont="sf_gmbank"), "valid_soundfont must differ"),
+    (lambda p: p["evaluation"].update(ties="random"), "evaluation.ties"),
+    (lambda p: p["training"].update(amp="maybe"), "training.amp"),
+    (lambda p: p["refine_cca"].update(ridge=-1), "refine_cca.ridge"),
+    (lambda p: p["train_passage"].update(pretrained_cnn_lr_scale=0), "train_passage.pretrained_cnn_lr_scale"),
+    (lambda p: p["passage_variants"]["rnn_fz"].update(train_passage={"margn": 1}), "passage_variants.rnn_fz"),
 ])
 def test_invalid_params_name_the_key(base_params, edit, message):
     p = copy.deepcopy(base_params)
     edit(p)
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
         validate(p)
+
+
+@pytest.mark.parametrize("overlay", ["anchor.yaml", "paper.yaml", "mutopia.yaml", "cpu.yaml"])
+def test_overlays_give_valid_params(base_params, overlay):
+    import yaml
+    from snakemake.utils import update_config
+    from conftest import REPO
+    p = copy.deepcopy(base_params)
+    update_config(p, yaml.safe_load((REPO / "config" / overlay).read_text()))
+    validate(p)
+
+
+def test_anchor_overlay_restores_every_anchor_behaviour(base_params):
+    import yaml
+    from snakemake.utils import update_config
+    from conftest import REPO
+    p = copy.deepcopy(base_params)
+    update_config(p, yaml.safe_load((REPO / "config" / "anchor.yaml").read_text()))
+    tp, ts = p["train_passage"], p["train_snippet"]
+    assert (tp["train_gru"], tp["frozen_bn_updates"], tp["norm_bias_weight_decay"]) == (False, True, 0.01)
+    assert not tp["mask_other_renderings"] and not ts["mask_other_renderings"] and ts["cca"]
+    assert p["render"]["valid_soundfont"] in p["render"]["train_soundfonts"]        # lcasr validates on a training soundfont
 
 
 def test_unreadable_params_file(tmp_path):

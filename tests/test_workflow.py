@@ -32,8 +32,9 @@ def test_workflow_builds_dataset_and_quarantines_bad_pieces(two_runs):
     assert valid.soundfont.tolist() == ["musescore"]                 # validation never hears the test soundfont
     assert sorted(p.name for p in (wd / "results/figures/alignment").glob("*.png")) == \
         ["TestC__Op1__gavotte.png", "TestC__Op1__rondo.png"]
-    assert (wd / "logs/engrave/TestC__Op2__broken.log").read_text().count("quarantined") == 1
-    assert (wd / "benchmarks/runs/engrave/TestC__Op1__rondo.tsv").is_file()
+    assert (wd / "logs/piece/TestC__Op2__broken.log").read_text().count("quarantined") == 1
+    assert (wd / "benchmarks/runs/piece/TestC__Op1__rondo.tsv").is_file()
+    assert (wd / "logs/timings/render/TestC__Op1__rondo.json").is_file()          # per-step timings of the chain
 
 
 def test_second_run_has_nothing_to_do(two_runs):
@@ -49,13 +50,17 @@ def test_two_clean_runs_are_byte_identical(two_runs):
 
 def test_param_change_reruns_only_affected_stages(two_runs):
     import yaml
-    wd = two_runs[1]
+    wd = two_runs[0]
     p = yaml.safe_load((wd / "params.yaml").read_text())
-    p["passages"]["dedupe_onset_frames"] = False
+    p["experiments"]["sanity"]["top_k"] = 2              # a figure's parameter: that figure only
     write_params(wd, p)
-    res = snakemake(wd, "-n")
-    out = res.stdout + res.stderr
-    assert "passages" in out and "render " not in out and "engrave " not in out
+    out = snakemake(wd, "-n").stdout
+    assert "sanity_figure" in out and "rule piece" not in out and "train_snippet" not in out
+    p["passages"]["dedupe_onset_frames"] = False         # a data parameter: the piece chains (one job each)
+    write_params(wd, p)
+    out = snakemake(wd, "-n", "data").stdout
+    assert "rule piece" in out and "dataset" in out
+    write_params(wd, yaml.safe_load((two_runs[1] / "params.yaml").read_text()))
 
 
 def test_invalid_params_stop_before_any_work(two_runs):

@@ -51,7 +51,7 @@ def stage_code(module):
         text = path.read_text()
         todo += re.findall(r"^from pipeline\.(\w+) import", text, re.M)
         todo += re.findall(r"^from pipeline import (\w+)", text, re.M)
-    extra = [CODE_DIR / "scorelink_probe.ily"] if module == "engrave" else []
+    extra = [CODE_DIR / "scorelink_probe.ily"] if CODE_DIR / "engrave.py" in files else []
     return sorted(str(f) for f in files | set(extra) if f.is_file())
 
 
