@@ -57,7 +57,8 @@ def use_bf16(setting: bool | str, device: torch.device) -> bool:
         return bool(setting)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    native = [getattr(torch.cpu, f, lambda: False) for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return device.type == "cpu" and any(f() for f in native)
 
 
 def setup_torch(seed: int, threads: int | None) -> None:

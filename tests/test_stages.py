@@ -120,7 +120,7 @@ def test_render_and_passages_real_fluidsynth(tmp_path, small_params):
 def test_render_missing_soundfont_is_a_clear_error(tmp_path, small_params):
     out, _, _ = engrave(tmp_path, small_params, "TestC__Op1__minuet")
     small_params["render"]["soundfonts"]["sf_gmbank"]["file"] = "/nonexistent/piano.sf2"
-    res = run_stage("render", "--piece", "TestC__Op1__minuet", "--split", "valid", "--score", out,
+    res = run_stage("render", "--piece", "TestC__Op1__minuet", "--split", "test", "--score", out,
                     "--out", tmp_path / "audio", "--params-json", as_json(small_params, "seed", "render"))
     assert res.returncode == 2
     assert "TestC__Op1__minuet" in res.stderr and "/nonexistent/piano.sf2" in res.stderr and "[render]" in res.stderr
@@ -132,3 +132,20 @@ def test_upstream_quarantine_propagates(tmp_path, small_params):
                     "--out", tmp_path / "audio", "--params-json", as_json(small_params, "seed", "render"))
     status = json.loads((tmp_path / "audio" / "status.json").read_text())
     assert res.returncode == 0 and not status["ok"] and status["reason"] == "not a grand staff"
+
+
+def test_piece_chain_equals_the_three_steps_and_stops_on_a_config_error(tmp_path, small_params):
+    piece = next(p for p in piece_index(small_params).pieces if p.name == "TestC__Op1__minuet")
+    args = ["--piece", piece.name, "--split", "train", "--source", piece.source, "--main", piece.main]
+    res = run_stage("piece", *args, "--out", tmp_path / "chain", "--timings-dir", tmp_path / "t",
+                    "--params-json", as_json(small_params))
+    assert res.returncode == 0, res.stderr
+    for step, stage in (("score", "engrave"), ("audio", "render"), ("passages", "passages")):
+        assert json.loads((tmp_path / "chain" / step / "status.json").read_text())["ok"], step
+        assert (tmp_path / "t" / stage / f"{piece.name}.json").is_file()
+    # the same bytes as the steps run one by one
+    out, _, _ = engrave(tmp_path / "steps", small_params, piece.name)
+    assert (out / "unrolled.png").read_bytes() == (tmp_path / "chain/score/unrolled.png").read_bytes()
+    small_params["render"]["soundfonts"]["timgm6mb"]["file"] = "/nonexistent/piano.sf2"
+    res = run_stage("piece", *args, "--out", tmp_path / "bad", "--params-json", as_json(small_params))
+    assert res.returncode == 2 and "configuration error" in res.stderr and "/nonexistent/piano.sf2" in res.stderr

@@ -51,16 +51,19 @@ def test_two_clean_runs_are_byte_identical(two_runs):
 def test_param_change_reruns_only_affected_stages(two_runs):
     import yaml
     wd = two_runs[0]
-    p = yaml.safe_load((wd / "params.yaml").read_text())
-    p["experiments"]["sanity"]["top_k"] = 2              # a figure's parameter: that figure only
-    write_params(wd, p)
-    out = snakemake(wd, "-n").stdout
-    assert "sanity_figure" in out and "rule piece" not in out and "train_snippet" not in out
-    p["passages"]["dedupe_onset_frames"] = False         # a data parameter: the piece chains (one job each)
-    write_params(wd, p)
-    out = snakemake(wd, "-n", "data").stdout
-    assert "rule piece" in out and "dataset" in out
-    write_params(wd, yaml.safe_load((two_runs[1] / "params.yaml").read_text()))
+    original = (wd / "params.yaml").read_text()
+    p = yaml.safe_load(original)
+    try:
+        p["experiments"]["sanity"]["top_k"] = 2              # a figure's parameter: that figure only
+        write_params(wd, p)
+        out = snakemake(wd, "-n").stdout
+        assert "sanity_figure" in out and "rule piece" not in out and "train_snippet" not in out
+        p["passages"]["dedupe_onset_frames"] = False         # a data parameter: the piece chains (one job each)
+        write_params(wd, p)
+        out = snakemake(wd, "-n", "data").stdout
+        assert "rule piece" in out and "dataset" in out
+    finally:
+        (wd / "params.yaml").write_text(original)
 
 
 def test_invalid_params_stop_before_any_work(two_runs):
