@@ -100,7 +100,8 @@ def fingerprint(params: dict, files: Iterable[Path]) -> str:
 def atomic_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")    # per process: concurrent writers never mix
-    torch.save(obj, tmp)
+    with open(tmp, "wb") as f:      # a file object: the archive's inner name is fixed, not the tmp name
+        torch.save(obj, f)
     os.replace(tmp, path)
 
 

@@ -52,6 +52,8 @@ def tiny_training(p: dict) -> dict:
     p["train_passage"].update({"epochs": 2, "n_train": 16, "batch_size": 8, "n_valid": 64})
     for v in p["passage_variants"].values():
         v.pop("train_passage", None)
+    # the tiny train split is one system in three renderings: with them masked no negatives are left
+    p["train_snippet"]["mask_other_renderings"] = p["train_passage"]["mask_other_renderings"] = False
     p["experiments"]["dim_sweep"].update({"emb_dims": [8, 16], "train_passage": {"epochs": 1}})
     p["experiments"]["sanity"].update({"n_queries": 2, "top_k": 3})
     return p

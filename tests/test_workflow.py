@@ -32,7 +32,9 @@ def test_workflow_builds_dataset_and_quarantines_bad_pieces(two_runs):
     assert valid.soundfont.tolist() == ["musescore"]                 # validation never hears the test soundfont
     assert sorted(p.name for p in (wd / "results/figures/alignment").glob("*.png")) == \
         ["TestC__Op1__gavotte.png", "TestC__Op1__rondo.png"]
-    assert (wd / "logs/piece/TestC__Op2__broken.log").read_text().count("quarantined") == 1
+    log = (wd / "logs/piece/TestC__Op2__broken.log").read_text()
+    assert log.count("[engrave] piece TestC__Op2__broken quarantined: lilypond failed") == 1
+    assert "[render] piece TestC__Op2__broken quarantined: lilypond failed: (from stage engrave)" in log
     assert (wd / "benchmarks/runs/piece/TestC__Op1__rondo.tsv").is_file()
     assert (wd / "logs/timings/render/TestC__Op1__rondo.json").is_file()          # per-step timings of the chain
 
