@@ -64,3 +64,16 @@ def test_unreadable_params_file(tmp_path):
         load(tmp_path / "p.yaml")
     with pytest.raises(ConfigError, match="not found"):
         load(tmp_path / "absent.yaml")
+
+
+def test_paper_overlay_trains_every_variant_on_the_paper_schedule(base_params):
+    """No quick-default override of a variant may survive into the paper-scale run."""
+    import yaml
+    from snakemake.utils import update_config
+    from conftest import REPO
+    from pipeline.train_passage import passage_params
+    p = copy.deepcopy(base_params)
+    update_config(p, yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+    for variant in p["passage_variants"]:
+        tp = passage_params(p, variant)
+        assert (tp["epochs"], tp["n_train"], tp["batch_size"]) == (180, 16384, 64), variant

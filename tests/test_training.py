@@ -98,14 +98,25 @@ def test_frozen_cnn_keeps_weights_and_batchnorm_statistics(project, params, tmp_
 
 
 def test_cached_frozen_features_train_the_same_model(project, params, tmp_path):
+    from pipeline.snippets import load_split
+    from pipeline.train_passage import FeatureCache, embed_cached, embed_passages, load_passage_model
     init = Path("models/snippet_cca/model.pt")
     for cache in (True, False):
         _train(params, "rnn_fz_cca", tmp_path / str(cache), init, cache_frozen_features=cache)
-    a, b = (torch.load(tmp_path / str(c) / "out/model.pt", weights_only=False)["state_dict"] for c in (True, False))
-    # the same model and loss; only the CNN's batch composition differs (float rounding)
-    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-4) for k in a)
+    # the same loss on the same first batch (later steps may part: Adam's normalised first steps turn
+    # float rounding on near-zero gradients into full-size steps, so weights are not compared)
+    first = [pd.read_csv(tmp_path / str(c) / "live/plots/metrics/train/loss.tsv", sep="\t").loss.iloc[0] for c in (True, False)]
+    assert first[0] == pytest.approx(first[1], rel=1e-4)
+    # and the same model: cached features give the embeddings of the full forward pass
+    model, meta = load_passage_model(tmp_path / "True/out/model.pt")
+    bank = load_split(Path("data/dataset"), "valid", tempo_range=(1.0, 1.0))
+    hops, rows = (meta["sheet_hop_half_px"], meta["audio_hop_frames"]), np.arange(len(bank.passages))
+    cached = embed_cached(model, FeatureCache(model, bank, hops, None, log=lambda m: None), rows)
+    full = embed_passages(model, bank, rows, hops)
+    for c, f in zip(cached, full):
+        torch.testing.assert_close(c, f, atol=1e-4, rtol=1e-4)
     ma, mb = (json.loads((tmp_path / str(c) / "out/metrics.json").read_text()) for c in (True, False))
-    assert ma["valid_mrr"] == pytest.approx(mb["valid_mrr"], abs=1e-3) and ma["valid"]["n"] == mb["valid"]["n"]
+    assert ma["valid"]["n"] == mb["valid"]["n"]
 
 
 def _cli(project, params, out: Path, variant="rnn"):
