@@ -36,22 +36,23 @@ def test_invalid_params_name_the_key(base_params, edit, message):
         validate(p)
 
 
-@pytest.mark.parametrize("overlay", ["anchor.yaml", "paper.yaml", "mutopia.yaml", "cpu.yaml"])
-def test_overlays_give_valid_params(base_params, overlay):
+def _with_overlay(base_params, name):
+    """params.yaml with config/<name> merged in, as `snakemake --configfile params.yaml config/<name>` does."""
     import yaml
     from snakemake.utils import update_config
     from conftest import REPO
     p = copy.deepcopy(base_params)
-    update_config(p, yaml.safe_load((REPO / "config" / overlay).read_text()))
-    validate(p)
+    update_config(p, yaml.safe_load((REPO / "config" / name).read_text()))
+    return p
+
+
+@pytest.mark.parametrize("overlay", ["anchor.yaml", "paper.yaml", "mutopia.yaml", "cpu.yaml"])
+def test_overlays_give_valid_params(base_params, overlay):
+    validate(_with_overlay(base_params, overlay))
 
 
 def test_anchor_overlay_restores_every_anchor_behaviour(base_params):
-    import yaml
-    from snakemake.utils import update_config
-    from conftest import REPO
-    p = copy.deepcopy(base_params)
-    update_config(p, yaml.safe_load((REPO / "config" / "anchor.yaml").read_text()))
+    p = _with_overlay(base_params, "anchor.yaml")
     tp, ts = p["train_passage"], p["train_snippet"]
     assert (tp["train_gru"], tp["frozen_bn_updates"], tp["norm_bias_weight_decay"]) == (False, True, 0.01)
     assert not tp["mask_other_renderings"] and not ts["mask_other_renderings"] and ts["cca"]
@@ -68,12 +69,8 @@ def test_unreadable_params_file(tmp_path):
 
 def test_paper_overlay_trains_every_variant_on_the_paper_schedule(base_params):
     """No quick-default override of a variant may survive into the paper-scale run."""
-    import yaml
-    from snakemake.utils import update_config
-    from conftest import REPO
     from pipeline.train_passage import passage_params
-    p = copy.deepcopy(base_params)
-    update_config(p, yaml.safe_load((REPO / "config" / "paper.yaml").read_text()))
+    p = _with_overlay(base_params, "paper.yaml")
     for variant in p["passage_variants"]:
         tp = passage_params(p, variant)
         assert (tp["epochs"], tp["n_train"], tp["batch_size"]) == (180, 16384, 64), variant
