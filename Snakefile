@@ -12,7 +12,6 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/sources.smk"
 include: "workflow/rules/piece.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"

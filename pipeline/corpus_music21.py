@@ -104,22 +104,28 @@ def write_source(corpus_path: str, out_dir: Path) -> Path:
     return out
 
 
+def convert(corpus_path: str, out_dir: Path) -> Path:
+    """:func:`write_source`, with every failure of the conversion as a :class:`PieceError` (music21
+    raises many exception types on bad input), so that the piece is quarantined, not the run stopped."""
+    try:
+        return write_source(corpus_path, out_dir)
+    except PieceError:
+        raise
+    except Exception as e:
+        raise PieceError("music21 conversion failed", f"{type(e).__name__}: {e}") from e
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Write the LilyPond source of one music21 corpus work.")
+    ap = argparse.ArgumentParser(description="Write the LilyPond source of one music21 corpus work "
+                                             "(a debugging aid: the piece stage converts in its own process).")
     ap.add_argument("--work", required=True, help="music21 corpus path, e.g. joplin/maple_leaf_rag.mxl")
     ap.add_argument("--out", required=True, type=Path, help="output folder")
     args = ap.parse_args(argv)
     try:
-        try:
-            write_source(args.work, args.out)
-        except PieceError:
-            raise
-        except Exception as e:  # music21 raises many exception types on bad input
-            raise PieceError("music21 conversion failed", f"{type(e).__name__}: {e}") from e
+        convert(args.work, args.out)
     except PieceError as e:
-        print(f"[music21_source] {args.work}: {e}", file=sys.stderr)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "FAILED").write_text(str(e) + "\n")
+        print(f"[corpus_music21] {args.work}: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -77,7 +77,6 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pieces-root", type=Path, default=Path("data/pieces"))
     ap.add_argument("--out", type=Path, default=Path("data/dataset"))
-    ap.add_argument("--sources-root", type=Path, default=Path("data/sources"))
     add_params_argument(ap)
     args = ap.parse_args(argv)
     params = from_args(args)
@@ -90,7 +89,7 @@ def main(argv=None) -> int:
     q.to_csv(args.out / "quarantine.csv", index=False)
     summary = summarize(out, q)
     write_json(args.out / "summary.json", summary)
-    roots = [r / p.name for p in index.pieces for r in (args.sources_root, args.pieces_root)] + [args.out]
+    roots = [args.pieces_root / p.name for p in index.pieces] + [args.out]
     files = manifest.build(roots)
     manifest.write(files, args.out / manifest.MANIFEST_NAME)
     for split, s in summary["splits"].items():

@@ -11,7 +11,10 @@ into snippets (the passage hops), each snippet retrieves its ``n_candidates`` ne
 among those of all candidate passages, each hit votes for its passage, and passages are ranked by
 votes; with ``evaluation.bl_similarity_tiebreak`` equal vote counts are ordered by the summed cosine
 similarity of those votes. Remaining ties follow ``evaluation.ties``, as for every model.
-Writes ``--out`` JSON: ``{"a2s": {...}, "s2a": {...}, "model", "split", "tempo", "n_passages"}``
+One process may evaluate several models and tempi (``--model``/``--tempo`` lists; each tempo's
+renderings are loaded once): the dimension sweep's models, one model at every test tempo (Exp 3).
+Writes per evaluation a JSON (``--out``, or ``--out-dir/t<ρ>.json``):
+``{"a2s": {...}, "s2a": {...}, "model", "split", "tempo", "n_passages"}``
 and, with ``--details``, one CSV row per passage (the experiments' input): piece, performance,
 system, ``audio_s`` (passage duration [s]), ``sheet_px`` (strip width [px]), ``rank_a2s``,
 ``rank_s2a`` (under the tie rule; fractional for ``expected``), ``rr_a2s``, ``rr_s2a`` (reciprocal
@@ -109,14 +112,22 @@ def details_table(bank: SplitBank, scores: dict, counts: dict, rule: str, distan
     return out
 
 
-def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: float, log=print,
-             details: Path | None = None, feature_store: Path | None = None) -> dict:
-    e, t = params["evaluation"], params["training"]
-    device = pick_device(t["device"])
-    setup_torch(params["seed"], t["threads"])
+def load_bank(dataset: Path, split: str, tempo: float, device: torch.device) -> SplitBank:
+    """The split's passages at tempo factor ``tempo`` (its test-soundfont renderings for ``test``)."""
     bank = load_split(dataset, split, tempo_range=(tempo, tempo)).to(device)
     if len(bank.passages) < 2:
         raise ValueError(f"{dataset}/{split}: {len(bank.passages)} passages at tempo {tempo}; need at least 2")
+    return bank
+
+
+def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: float, log=print,
+             details: Path | None = None, feature_store: Path | None = None, bank: SplitBank | None = None) -> dict:
+    """Metrics of one model on one split at one tempo; ``bank`` (from :func:`load_bank`) saves
+    reloading the split when one process evaluates several models or tempi."""
+    e, t = params["evaluation"], params["training"]
+    device = pick_device(t["device"])
+    setup_torch(params["seed"], t["threads"])
+    bank = load_bank(dataset, split, tempo, device) if bank is None else bank
     art = load_model(model_path)
     hops = (params["train_passage"]["sheet_hop_half_px"], params["train_passage"]["audio_hop_frames"])
     if art["meta"]["kind"] == "snippet":
@@ -144,21 +155,51 @@ def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: f
     return out
 
 
+TEST_RATIOS = "test-ratios"   # --tempo word: every render.test_tempo_ratios (Experiment 3)
+
+
+def tempo_file(tempo: float) -> str:
+    """File name of one tempo's metrics under ``--out-dir``: ``t0.5.json``, ``t1.0.json``."""
+    return f"t{float(tempo)}.json"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, required=True, help="a passage or snippet model artifact (model.pt)")
+    ap.add_argument("--model", type=Path, nargs="+", required=True, help="passage or snippet model artifacts (model.pt)")
     ap.add_argument("--dataset", type=Path, default=Path("data/dataset"))
     ap.add_argument("--split", default="test")
-    ap.add_argument("--tempo", type=float, default=1.0, help="tempo factor ρ of the performances evaluated")
-    ap.add_argument("--out", type=Path, required=True, help="metrics JSON")
-    ap.add_argument("--details", type=Path, default=None, help="per-passage CSV (ranks, distances, top candidates)")
+    ap.add_argument("--tempo", nargs="+", default=["1.0"],
+                    help=f"tempo factors ρ of the performances evaluated, or '{TEST_RATIOS}' (render.test_tempo_ratios)")
+    out = ap.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", type=Path, nargs="+", help="metrics JSON, one per (model, tempo), model-major order")
+    out.add_argument("--out-dir", type=Path, help=f"one model: metrics JSON per tempo, OUT_DIR/{tempo_file(0.5)} ...")
+    ap.add_argument("--details", type=Path, nargs="+", default=None,
+                    help="per-passage CSV (ranks, distances, top candidates), one per --out")
     ap.add_argument("--feature-cache", type=Path, default=Path("checkpoints/features"),
                     help="folder of the frozen-feature cache shared with training (pipeline.train_passage.FeatureCache)")
     add_params_argument(ap)
     args = ap.parse_args(argv)
+    params = from_args(args)
+    tempi = [float(t) for word in args.tempo
+             for t in (params["render"]["test_tempo_ratios"] if word == TEST_RATIOS else [word])]
+    runs = [(m, t) for m in args.model for t in tempi]
+    if args.out_dir is not None:
+        if len(args.model) != 1:
+            ap.error("--out-dir takes one --model")
+        outs = [args.out_dir / tempo_file(t) for t in tempi]
+    else:
+        outs = args.out
+    if len(outs) != len(runs) or (args.details is not None and len(args.details) != len(runs)):
+        ap.error(f"{len(args.model)} model(s) x {len(tempi)} tempo(s) = {len(runs)} evaluations: "
+                 f"give as many --out (got {len(outs)}) and --details (got {len(args.details or [])}, or none)")
     log = lambda msg: print(f"[evaluate] {msg}", file=sys.stderr, flush=True)
-    write_json(args.out, evaluate(from_args(args), args.model, args.dataset, args.split, args.tempo, log, args.details,
-                                  args.feature_cache))
+    device = pick_device(params["training"]["device"])
+    # several evaluations in one process: one start-up, each tempo's renderings loaded once
+    banks = {t: load_bank(args.dataset, args.split, t, device) for t in dict.fromkeys(tempi)}
+    for i, (model, tempo) in enumerate(runs):
+        details = args.details[i] if args.details is not None else None
+        write_json(outs[i], evaluate(params, model, args.dataset, args.split, tempo, log, details,
+                                     args.feature_cache, banks[tempo]))
     return 0
 
 

@@ -1,7 +1,7 @@
 """Stage ``experiments``: the paper's experiments from evaluation outputs (tables and figures).
 
 Subcommands (each reads ``pipeline.evaluate`` outputs, writes to ``--out`` without suffix). Inputs
-may be files or folders (all ``*.json`` inside); only the evaluations params.yaml asks for are used
+may be files or folders (all ``*.json`` below); only the evaluations params.yaml asks for are used
 (``experiments.dim_sweep``: variant and dimensions; ``experiments.tempo.models`` x
 ``render.test_tempo_ratios``, BL and ``experiments.tempo.variants``), so stale files of an earlier configuration never enter a figure.
 
@@ -35,7 +35,7 @@ DISPLAY_KEY = {"bl": "BL"}   # the evaluate JSON names the baseline "BL", passag
 
 
 def load(paths: list[Path]) -> list[dict]:
-    files = [f for p in map(Path, paths) for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
+    files = [f for p in map(Path, paths) for f in (sorted(p.rglob("*.json")) if p.is_dir() else [p])]
     return [json.loads(f.read_text()) for f in files]
 
 

@@ -1,7 +1,7 @@
 """Per-file checksum manifest of the built dataset, and the comparison of two manifests.
 
 The ``dataset`` stage writes ``data/dataset/manifest.tsv``: one row per file of the build
-(``data/sources/<piece>/…`` for generated sources, ``data/pieces/<piece>/…`` and the split tables),
+(``data/pieces/<piece>/…`` and the split tables),
 with its size and SHA-256, sorted by path. The data side is byte-identical on every x86-64
 machine with the pinned environment (``constraints.txt``), so two manifests of the same commit
 and parameters must be equal; ``tests/reference/default_data_manifest.tsv`` is the committed
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     d.add_argument("reference", type=Path)
     d.add_argument("built", type=Path)
     d.add_argument("--pieces", nargs="*", default=None,
-                   help="compare only these pieces' files (data/pieces/<p>/, data/sources/<p>/)")
+                   help="compare only these pieces' files (data/pieces/<p>/)")
     b = sub.add_parser("build", help="write the manifest of files under ROOTS")
     b.add_argument("roots", nargs="+", type=Path)
     b.add_argument("--out", type=Path, required=True)
@@ -118,8 +118,8 @@ def main(argv=None) -> int:
 
 
 def only_pieces(df: pd.DataFrame, pieces: list[str]) -> pd.DataFrame:
-    """Rows of the files of ``pieces`` (their source and piece folders)."""
-    prefixes = tuple(f"data/{kind}/{p}/" for p in pieces for kind in ("pieces", "sources"))
+    """Rows of the files of ``pieces`` (their piece folders)."""
+    prefixes = tuple(f"data/pieces/{p}/" for p in pieces)
     return df[df.path.str.startswith(prefixes)].reset_index(drop=True)
 
 

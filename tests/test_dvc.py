@@ -32,7 +32,6 @@ def dvc_project(two_runs, tmp_path_factory):
         shutil.copy(REPO / name, wd / name)
     for name in ("workflow", "pipeline"):
         shutil.copytree(REPO / name, wd / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (wd / "data/sources").mkdir(exist_ok=True)
     run(wd, "git", "init", "-q")
     run(wd, "dvc", "init", "-q")
     run(wd, "git", "add", "-A")

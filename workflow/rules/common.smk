@@ -3,8 +3,11 @@ import itertools
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
 
 from pipeline.corpus import piece_index
 from pipeline.errors import ConfigError
@@ -20,15 +23,20 @@ except ConfigError as err:
     sys.exit(f"scorelink: {err}")
 
 PIECES = {p.name: p for p in INDEX.pieces}
-# data/sources holds generated sources (music21 corpus only); it always exists so that DVC's `data`
-# stage, which tracks it, also works for a Mutopia corpus.
-Path("data/sources").mkdir(parents=True, exist_ok=True)
 PIECE_DIR = "data/pieces/{piece}"
 # the pipeline package next to the Snakefile (relative when run from the project root)
 CODE_DIR = Path(os.path.relpath(Path(workflow.basedir) / "pipeline"))
 # Threads of a training job (torch CPU math, data loading next to a GPU). Snakemake lowers it to
 # --cores on a local run; on a cluster it is the job's --cpus-per-task (profiles/slurm can override).
 TRAINING_THREADS = 8
+# Passage variants (and their evaluations) are independent jobs of the same size: on a local machine
+# they run two at a time with half the cores each, because torch on the CPU gains less than 2x from
+# doubling its threads (1.46x from 1 to 2 threads, README "Benchmarks"): together they finish sooner.
+try:
+    LOCAL_CORES = workflow.cores if workflow.local_exec else None
+except WorkflowError:  # no --cores (e.g. a cluster profile without it)
+    LOCAL_CORES = None
+PASSAGE_THREADS = max(1, min(TRAINING_THREADS, LOCAL_CORES // 2)) if LOCAL_CORES else TRAINING_THREADS
 
 
 wildcard_constraints:
@@ -36,7 +44,6 @@ wildcard_constraints:
     variant="|".join(sorted(map(re.escape, config["passage_variants"]))),
     model="bl|" + "|".join(sorted(map(re.escape, config["passage_variants"]))),
     dim=r"\d+",
-    tempo=r"\d+(\.\d+)?",
 
 
 def stage_code(module):
@@ -61,24 +68,25 @@ def params_json(*sections):
 
 
 def small_job_params(threads, *sections, extra=None):
-    """params_json for a small torch job (evaluation, sweep point): ``training.threads`` = the job's
-    Snakemake threads (1), so two such jobs run side by side on two cores instead of queueing."""
+    """params_json for a torch job that shares the machine (passage variant, evaluation, sweep point):
+    ``training.threads`` = the job's Snakemake threads, so that jobs side by side do not oversubscribe the cores."""
     cfg = {s: config[s] for s in sections}
     cfg["training"] = {**config["training"], "threads": threads}
     return json.dumps({**cfg, **(extra or {})}, sort_keys=True)
 
 
 def piece_source(wildcards):
-    """Source files of a piece (so an edit reruns it): a corpus folder or a generated music21 folder."""
+    """Source files of a piece (so an edit reruns it): a corpus folder; none for a music21 work,
+    which the piece job converts from the installed music21 corpus."""
     p = PIECES[wildcards.piece]
-    if p.work:
-        return {"src": f"data/sources/{p.name}"}
-    return {"src": sorted(str(f) for f in Path(p.source).rglob("*") if f.is_file())}
+    return {} if p.work else {"src": sorted(str(f) for f in Path(p.source).rglob("*") if f.is_file())}
 
 
-def source_folder(wildcards):
+def source_args(wildcards):
+    """The piece CLI's source arguments."""
     p = PIECES[wildcards.piece]
-    return f"data/sources/{p.name}" if p.work else p.source
+    source = f"--music21-work {shlex.quote(p.work)}" if p.work else f"--source {shlex.quote(p.source)}"
+    return f"{source} --main {shlex.quote(p.main)}"
 
 
 def figure_pieces():

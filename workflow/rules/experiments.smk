@@ -3,7 +3,6 @@
 
 SWEEP = config["experiments"]["dim_sweep"]
 TEMPO_MODELS = ["bl", *config["experiments"]["tempo"]["variants"]]
-TEMPI = [str(float(t)) for t in config["render"]["test_tempo_ratios"]]  # as DVC writes them: 1.0, 0.66
 EMBEDDING_MODEL = config["experiments"]["embedding_model"]
 TEST_TABLES = expand("data/dataset/test/{table}.csv", table=["pieces", "performances", "passages"])
 
@@ -41,29 +40,32 @@ rule train_sweep:
         " --checkpoint checkpoints/sweep_d{wildcards.dim}.pt --params-json {params.cfg:q} > {log} 2>&1"
 
 
+# every sweep model in one process (one start-up, the test split loaded once)
 rule evaluate_sweep:
     input:
-        model="models/sweep/d{dim}/model.pt",
+        models=expand("models/sweep/d{dim}/model.pt", dim=SWEEP["emb_dims"]),
         tables=TEST_TABLES,
         code=stage_code("evaluate"),
     output:
-        "results/experiments/dim_sweep/d{dim}.json",
+        expand("results/experiments/dim_sweep/d{dim}.json", dim=SWEEP["emb_dims"]),
     params:
-        cfg=lambda w, threads: small_job_params(threads, "seed", "train_passage", "evaluation"),
+        cfg=lambda w, threads: small_job_params(threads, "seed", "train_passage", "evaluation", "render"),
     log:
-        "logs/evaluate/sweep_d{dim}.log",
+        "logs/evaluate/sweep.log",
+    benchmark:
+        "benchmarks/runs/evaluate/sweep.tsv"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
     shell:
-        "python -m pipeline.evaluate --model {input.model} --dataset data/dataset --split test --tempo 1.0"
+        "python -m pipeline.evaluate --model {input.models} --dataset data/dataset --split test --tempo 1.0"
         " --out {output} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule dim_sweep:
     input:
-        metrics=expand("results/experiments/dim_sweep/d{dim}.json", dim=SWEEP["emb_dims"]),
+        metrics=rules.evaluate_sweep.output,
         code=stage_code("experiments"),
     output:
         csv=report("results/experiments/dim_sweep.csv", caption="../report/dim_sweep_table.rst", category="Experiments"),
@@ -81,29 +83,32 @@ rule dim_sweep:
         " --params-json {params.cfg:q} > {log} 2>&1"
 
 
+# one model at every test tempo ratio, in one process
 rule evaluate_tempo:
     input:
         model=lambda w: EVAL_MODELS[w.model],
         tables=TEST_TABLES,
         code=stage_code("evaluate"),
     output:
-        "results/experiments/tempo/{model}_t{tempo}.json",
+        directory("results/experiments/tempo/{model}"),
     params:
-        cfg=lambda w, threads: small_job_params(threads, "seed", "train_passage", "evaluation"),
+        cfg=lambda w, threads: small_job_params(threads, "seed", "train_passage", "evaluation", "render"),
     log:
-        "logs/evaluate/{model}_t{tempo}.log",
+        "logs/evaluate/tempo_{model}.log",
+    benchmark:
+        "benchmarks/runs/evaluate/tempo_{model}.tsv"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
     shell:
-        "python -m pipeline.evaluate --model {input.model} --dataset data/dataset --split test --tempo {wildcards.tempo}"
-        " --out {output} --params-json {params.cfg:q} > {log} 2>&1"
+        "python -m pipeline.evaluate --model {input.model} --dataset data/dataset --split test --tempo test-ratios"
+        " --out-dir {output} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule tempo_table:
     input:
-        metrics=expand("results/experiments/tempo/{model}_t{tempo}.json", model=TEMPO_MODELS, tempo=TEMPI),
+        metrics=expand("results/experiments/tempo/{model}", model=TEMPO_MODELS),
         code=stage_code("experiments"),
     output:
         csv=report("results/experiments/tempo.csv", caption="../report/tempo.rst", category="Experiments"),

@@ -72,17 +72,17 @@ rule train_passage:
         metrics="models/passage/{variant}/metrics.json",
         live=directory("results/training/{variant}"),
     params:
-        cfg=lambda w: json.dumps({"seed": config["seed"], "training": config["training"],
-                                  "train_passage": config["train_passage"],
-                                  "passage_variants": {w.variant: config["passage_variants"][w.variant]}},
-                                 sort_keys=True),
+        cfg=lambda w, threads: small_job_params(threads, "seed", "train_passage",
+                                                extra={"passage_variants": {w.variant: config["passage_variants"][w.variant]}}),
         init=init_arg,
     log:
         "logs/train/{variant}.log",
     benchmark:
         "benchmarks/runs/train/{variant}.tsv"
-    priority: 5  # before the sweep points, which reuse the frozen features an FZ variant leaves in checkpoints/
-    threads: TRAINING_THREADS
+    # before the sweep points, which reuse the frozen features an FZ variant leaves in checkpoints/; the
+    # longest (from scratch) and the FZ-CCA variant (the sweep's features) first
+    priority: lambda w: 6 if w.variant in ("rnn", config["experiments"]["dim_sweep"]["variant"]) else 5
+    threads: PASSAGE_THREADS
     resources:
         mem_mb=16000,
         runtime=24 * 60,
