@@ -8,6 +8,10 @@ min_version("9.20")
 configfile: "params.yaml"
 
 
+envvars:
+    "PATH",  # jobs run `python` of the interpreter running Snakemake (workflow/rules/common.smk)
+
+
 report: "workflow/report/workflow.rst"
 
 

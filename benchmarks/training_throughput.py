@@ -28,7 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.models import PassageModel, SnippetModel, triplet_loss  # noqa: E402
-from pipeline.snippets import load_split, passage_batch, snippet_batch, Augment  # noqa: E402
+from pipeline.snippets import Augment, load_split, passage_batch, snippet_batch  # noqa: E402
 
 PAPER = {"snippet_pairs": 280 * 131_072, "passages": 180 * 16_384}
 
@@ -95,7 +95,9 @@ def main(argv=None) -> int:
         with torch.autocast(**ac):
             x, y = snip(*b)
             loss = triplet_loss(x.float(), y.float(), 0.6)
-        opt.zero_grad(); loss.backward(); opt.step()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
 
     pas = PassageModel().to(device).train()
     popt = torch.optim.AdamW(pas.parameters(), 3e-3)
@@ -106,7 +108,9 @@ def main(argv=None) -> int:
         with torch.autocast(**ac):
             x, y = pas(*b)
             loss = triplet_loss(x.float(), y.float(), 0.3)
-        popt.zero_grad(); loss.backward(); popt.step()
+        popt.zero_grad()
+        loss.backward()
+        popt.step()
 
     n_snip = int(pbatch[2].sum() + pbatch[3].sum())
     res = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",

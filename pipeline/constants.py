@@ -25,6 +25,20 @@ WHITE = 255                  # uint8 background value of all score images
 SHEET_CONTEXT_PX = 180       # snippet width in the full-resolution unrolled score
 STAFF_HEIGHT_PX = 160        # snippet height in the full-resolution unrolled score
 SPEC_CONTEXT_FRAMES = 20     # 1 s audio snippet (92 x 20)
+SHEET_SNIPPET_HW = (STAFF_HEIGHT_PX // 2, SHEET_CONTEXT_PX // 2)   # (80, 90): model input, half resolution
+AUDIO_SNIPPET_HW = (N_BINS, SPEC_CONTEXT_FRAMES)                   # (92, 20): model input
+NOMINAL_TEMPO = 1.0          # ρ of the validation renderings (render.plan_performances)
 
 # --- LilyPond timing -----------------------------------------------------------------------
 MIDI_RESOLUTION = 384        # ticks per quarter note in LilyPond's MIDI output
+
+
+# --- names of a tempo factor ρ (one spelling for files, one for tables and figures) ---------
+def rho_id(rho: float) -> str:
+    """File-name spelling of ρ (x 1000, 4 digits): ``rho-0500`` is half speed, ``rho-1000`` the score's tempo."""
+    return f"rho-{int(round(rho * 1000)):04d}"
+
+
+def rho_label(rho: float) -> str:
+    """Table and figure spelling of ρ: ``ρ=0.5``."""
+    return f"ρ={rho:g}"

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from pipeline.errors import PieceError
 
-
 SCORE_SUFFIXES = (".mxl", ".krn", ".xml", ".musicxml")
 
 

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import constants as C
 from pipeline.alignment import alignment_report, match_heads, midi_origin_shift, monotonic_violations
 from pipeline.errors import PieceError
 from pipeline.layout import render_pages, system_boxes, system_strip

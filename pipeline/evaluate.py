@@ -31,15 +31,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.constants import FPS
+from pipeline.constants import FPS, rho_id, rho_label
+from pipeline.embedding import FeatureCache, embed_cached, load_passage_model
 from pipeline.metrics import cosine_distances, rank_counts, ranks, reciprocal_ranks, retrieval_metrics
 from pipeline.models import SnippetModel
 from pipeline.params import add_params_argument, from_args
 from pipeline.snippets import SplitBank, load_split, passage_batch
 from pipeline.stage import write_json
-from pipeline.train_passage import FeatureCache, embed_cached, load_passage_model
 from pipeline.training import load_model, pick_device, setup_torch
-
 
 N_TOP = 25  # candidates listed per query in the details CSV (the largest R@k)
 
@@ -150,7 +149,7 @@ def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: f
         details_table(bank, scores, counts, e["ties"], distance).to_csv(details, index=False, float_format="%.6g")
     out.update({"model": name, "emb_dim": art["meta"]["emb_dim"], "split": split, "tempo": tempo,
                 "n_passages": len(bank.passages)})
-    log(f"{name} on {split} @ ρ={tempo:g}: {len(bank.passages)} passages (chance MRR {out['a2s']['chance_MRR']:.3f}); "
+    log(f"{name} on {split} @ {rho_label(tempo)}: {len(bank.passages)} passages (chance MRR {out['a2s']['chance_MRR']:.3f}); "
         f"MRR a2s {out['a2s']['MRR']:.3f} {out['a2s']['MRR_ci95']}  s2a {out['s2a']['MRR']:.3f} {out['s2a']['MRR_ci95']}")
     return out
 
@@ -159,28 +158,30 @@ TEST_RATIOS = "test-ratios"   # --tempo word: every render.test_tempo_ratios (Ex
 
 
 def tempo_file(tempo: float) -> str:
-    """File name of one tempo's metrics under ``--out-dir``: ``t0.5.json``, ``t1.0.json``."""
-    return f"t{float(tempo)}.json"
+    """File name of one tempo's metrics under ``--out-dir``: ``rho-0500.json``, ``rho-1000.json``."""
+    return f"{rho_id(tempo)}.json"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, nargs="+", required=True, help="passage or snippet model artifacts (model.pt)")
     ap.add_argument("--dataset", type=Path, default=Path("data/dataset"))
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--tempo", nargs="+", default=["1.0"],
-                    help=f"tempo factors ρ of the performances evaluated, or '{TEST_RATIOS}' (render.test_tempo_ratios)")
+    ap.add_argument("--split", default=None, help="default: evaluation.split (the protocol)")
+    ap.add_argument("--tempo", nargs="+", default=None,
+                    help=f"tempo factors ρ of the performances evaluated, or '{TEST_RATIOS}' (render.test_tempo_ratios); "
+                         "default: evaluation.tempo (the protocol)")
     out = ap.add_mutually_exclusive_group(required=True)
     out.add_argument("--out", type=Path, nargs="+", help="metrics JSON, one per (model, tempo), model-major order")
     out.add_argument("--out-dir", type=Path, help=f"one model: metrics JSON per tempo, OUT_DIR/{tempo_file(0.5)} ...")
     ap.add_argument("--details", type=Path, nargs="+", default=None,
                     help="per-passage CSV (ranks, distances, top candidates), one per --out")
     ap.add_argument("--feature-cache", type=Path, default=Path("checkpoints/features"),
-                    help="folder of the frozen-feature cache shared with training (pipeline.train_passage.FeatureCache)")
+                    help="folder of the frozen-feature cache shared with training (pipeline.embedding.FeatureCache)")
     add_params_argument(ap)
     args = ap.parse_args(argv)
     params = from_args(args)
-    tempi = [float(t) for word in args.tempo
+    split = args.split or params["evaluation"]["split"]
+    tempi = [float(t) for word in (args.tempo or [params["evaluation"]["tempo"]])
              for t in (params["render"]["test_tempo_ratios"] if word == TEST_RATIOS else [word])]
     runs = [(m, t) for m in args.model for t in tempi]
     if args.out_dir is not None:
@@ -195,10 +196,10 @@ def main(argv=None) -> int:
     log = lambda msg: print(f"[evaluate] {msg}", file=sys.stderr, flush=True)
     device = pick_device(params["training"]["device"])
     # several evaluations in one process: one start-up, each tempo's renderings loaded once
-    banks = {t: load_bank(args.dataset, args.split, t, device) for t in dict.fromkeys(tempi)}
+    banks = {t: load_bank(args.dataset, split, t, device) for t in dict.fromkeys(tempi)}
     for i, (model, tempo) in enumerate(runs):
         details = args.details[i] if args.details is not None else None
-        write_json(outs[i], evaluate(params, model, args.dataset, args.split, tempo, log, details,
+        write_json(outs[i], evaluate(params, model, args.dataset, split, tempo, log, details,
                                      args.feature_cache, banks[tempo]))
     return 0
 

@@ -3,7 +3,8 @@
 Subcommands (each reads ``pipeline.evaluate`` outputs, writes to ``--out`` without suffix). Inputs
 may be files or folders (all ``*.json`` below); only the evaluations params.yaml asks for are used
 (``experiments.dim_sweep``: variant and dimensions; ``experiments.tempo.models`` x
-``render.test_tempo_ratios``, BL and ``experiments.tempo.variants``), so stale files of an earlier configuration never enter a figure.
+``render.test_tempo_ratios``, BL and ``experiments.tempo.variants``), so stale files of an earlier
+configuration never enter a figure.
 
 * ``dim-sweep JSON...`` — Experiment 1: MRR both ways vs embedding dimension → ``OUT.csv``,
   ``OUT.png``. Each JSON is the evaluation of one sweep model (its ``emb_dim`` is recorded there).
@@ -27,8 +28,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pipeline.constants import rho_label  # noqa: E402
 from pipeline.params import add_params_argument, from_args  # noqa: E402
-from pipeline.tables import DISPLAY, to_markdown  # noqa: E402
+from pipeline.report import DISPLAY, to_markdown  # noqa: E402
 
 DIRECTIONS = ("a2s", "s2a")
 DISPLAY_KEY = {"bl": "BL"}   # the evaluate JSON names the baseline "BL", passage models by variant key
@@ -43,10 +45,11 @@ def select(results: list[dict], experiment: str, params: dict) -> list[dict]:
     """The evaluations ``params`` asks for (see the module docstring); raises if one is missing."""
     ex = params["experiments"]
     if experiment == "dim-sweep":
-        want = [(ex["dim_sweep"]["variant"], d, 1.0) for d in ex["dim_sweep"]["emb_dims"]]
+        want = [(ex["dim_sweep"]["variant"], d, params["evaluation"]["tempo"]) for d in ex["dim_sweep"]["emb_dims"]]
         key = lambda r: (r["model"], r["emb_dim"], r["tempo"])
     else:
-        want = [(DISPLAY_KEY.get(m, m), t) for m in ["bl", *ex["tempo"]["variants"]] for t in params["render"]["test_tempo_ratios"]]
+        want = [(DISPLAY_KEY.get(m, m), t) for m in ["bl", *ex["tempo"]["variants"]]
+                for t in params["render"]["test_tempo_ratios"]]
         key = lambda r: (r["model"], r["tempo"])
     by_key = {key(r): r for r in results}
     missing = [w for w in want if w not in by_key]
@@ -90,7 +93,7 @@ def dim_sweep_figure(df: pd.DataFrame, out: Path) -> None:
 
 def tempo_label(rho: float) -> str:
     """Column / axis label of a tempo factor: ``ρ=0.5`` (half speed)."""
-    return f"ρ={rho:g}"
+    return rho_label(rho)
 
 
 def tempo_table(results: list[dict]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import ConnectionPatch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from pipeline import constants as C  # noqa: E402
 from pipeline.stage import read_status  # noqa: E402
 
 
@@ -35,13 +36,13 @@ def alignment_figure(piece_root: Path, out: Path, n_systems: int = 2) -> None:
     for i, r in enumerate(rows.itertuples()):
         ax_s = fig.add_subplot(2 * n_systems, 1, 2 * i + 1)
         ax_a = fig.add_subplot(2 * n_systems, 1, 2 * i + 2)
-        ax_s.imshow(unrolled[:, r.x0:r.x1], cmap="gray", aspect="auto", extent=(r.x0, r.x1, 200, 0))
+        ax_s.imshow(unrolled[:, r.x0:r.x1], cmap="gray", aspect="auto", extent=(r.x0, r.x1, C.STRIP_HEIGHT_PX, 0))
         ax_a.imshow(spec[:, r.f0:r.f1], origin="lower", aspect="auto", cmap="magma",
                     extent=(r.f0, max(r.f1, r.f0 + 1), 0, spec.shape[0]))
         ax_s.set_title(f"{piece_root.name}  system {r.system}  ({perf}, frames {r.f0}-{r.f1})", fontsize=9)
         ax_s.set_yticks([])
         ax_a.set_ylabel("bin")
-        ax_a.set_xlabel("frame (20 fps)")
+        ax_a.set_xlabel(f"frame ({C.FPS} fps)")
         pairs = snippets[(snippets.performance == perf) & (snippets.system == r.system)]
         for p in pairs.itertuples():
             fig.add_artist(ConnectionPatch((p.x, 200), (p.frame, spec.shape[0]), "data", "data",

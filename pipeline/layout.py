@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline import constants as C
+from pipeline.errors import PieceError
+
 # PyMuPDF >= 1.26 imports its optional layout analysis at start-up (pymupdf.layout: ~0.3 s, a fifth
 # of a piece job's start-up); we only rasterise pages, so that import is declined
 sys.modules.setdefault("pymupdf.layout", None)
-import pymupdf  # noqa: E402
-
-from pipeline import constants as C
-from pipeline.errors import PieceError
+import pymupdf  # noqa: E402, I001
 
 
 @dataclass

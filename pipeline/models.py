@@ -12,8 +12,10 @@ The CNNs keep their weights channels-last: the same float32 math, 1.7x faster on
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
+
+from pipeline import constants as C
 
 CHANNELS = (24, 48, 96, 96)
 
@@ -62,14 +64,14 @@ class CNNEncoder(nn.Module):
 
 
 def sheet_encoder(dim: int = 32) -> CNNEncoder:
-    return CNNEncoder((90, 80), "batch", dim)
+    return CNNEncoder(C.SHEET_SNIPPET_HW[::-1], "batch", dim)
 
 
 class AudioEncoder(nn.Module):
-    def __init__(self, dim: int = 32, n_bins: int = 92):
+    def __init__(self, dim: int = 32, n_bins: int = C.N_BINS):
         super().__init__()
         self.tbn = TemporalBatchNorm(n_bins)
-        self.cnn = CNNEncoder((20, n_bins), "group", dim)
+        self.cnn = CNNEncoder((C.SPEC_CONTEXT_FRAMES, n_bins), "group", dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.cnn(self.tbn(x))

@@ -32,6 +32,10 @@ def validate(params: dict, where: str = "params.yaml") -> dict:
                           f"('{render['test_soundfont']}'): validation would tune on the test condition")
     if 1.0 not in render["test_tempo_ratios"]:
         raise ConfigError(f"{where}: render.test_tempo_ratios must include 1.0")
+    ev = params["evaluation"]
+    if ev["split"] == "test" and ev["tempo"] not in render["test_tempo_ratios"]:
+        raise ConfigError(f"{where}: evaluation.tempo {ev['tempo']} is not one of render.test_tempo_ratios "
+                          f"{render['test_tempo_ratios']}: the test split has no such rendering")
     for name, v in params["passage_variants"].items():
         if v["freeze_cnn"] and v["init"] is None:
             raise ConfigError(f"{where}: passage_variants.{name}: freeze_cnn needs an init model (it would freeze random CNNs)")
@@ -63,15 +67,39 @@ def load(path: str | Path = "params.yaml") -> dict:
     return validate(params, str(path))
 
 
+def subset(params: dict, keys: list[str]) -> dict:
+    """The part of ``params`` under ``keys`` (dotted paths, e.g. ``passage_variants.rnn``), nested as in
+    ``params``: what a stage reads, and all that it may read."""
+    out: dict = {}
+    for key in keys:
+        *parents, leaf = key.split(".")
+        src, dst = params, out
+        for part in parents:
+            src, dst = src[part], dst.setdefault(part, {})
+        dst[leaf] = src[leaf]
+    return out
+
+
 def add_params_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    parser.add_argument("--params-keys", nargs="+", default=None,
+                        help="the keys of --params this stage reads (dotted paths); the rest is dropped")
     parser.add_argument("--params-json", default=None,
-                        help="the whole parameter mapping as JSON (used by the Snakemake rules)")
+                        help="the keys a stage reads, as JSON (the Snakemake rules: the workflow validated the whole config)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads: overrides training.threads (a resource of the job, not a parameter)")
 
 
 def from_args(args: argparse.Namespace) -> dict:
-    """The parameters a stage CLI runs with. ``--params-json`` carries only the sections a Snakemake
-    rule passes (so that only those trigger a rerun); the workflow validated the whole file already."""
+    """The parameters a stage CLI runs with: the same mapping from either executor. Snakemake passes the
+    keys a rule reads as ``--params-json`` (only they trigger a rerun); DVC passes the validated file and
+    the same keys (``--params params.yaml --params-keys ...``, the stage's ``params:``)."""
     if args.params_json:
-        return json.loads(args.params_json)
-    return load(args.params)
+        params = json.loads(args.params_json)
+    else:
+        params = load(args.params)
+        if args.params_keys:
+            params = subset(params, args.params_keys)
+    if args.threads is not None and "training" in params:
+        params = {**params, "training": {**params["training"], "threads": args.threads}}
+    return params

@@ -4,8 +4,8 @@ Embeds ``n_pairs`` random training snippet pairs *before* the CCA layer (augment
 lcasr's ``refine_cca.py``), fits CCA on all of them, and saves the model with the refitted U, V
 and means as ``OUT/model.pt`` — its own artifact, next to the unrefined baseline. A snippet model
 trained without the CCA layer in its loss (``train_snippet.cca: false``) gets the layer here, fitted
-once on its embeddings; ``ridge`` regularises that fit (see :meth:`CCALayer.refit`). ``OUT/metrics.json`` gives the validation MRR before and after (with n,
-chance and 95 % intervals).
+once on its embeddings; ``ridge`` regularises that fit (see :meth:`CCALayer.refit`).
+``OUT/metrics.json`` gives the validation MRR before and after (with n, chance and 95 % intervals).
 """
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.constants import NOMINAL_TEMPO
+from pipeline.embedding import embed_snippets
 from pipeline.metrics import validation_summary
 from pipeline.models import CCALayer, SnippetModel
 from pipeline.params import add_params_argument, from_args
+from pipeline.sampling import epoch_rows, valid_rows
 from pipeline.snippets import Augment, load_split, snippet_batch
 from pipeline.stage import write_json
-from pipeline.train_snippet import embed_snippets, epoch_rows, valid_rows
 from pipeline.training import epoch_generator, load_model, pick_device, save_model, setup_torch
 
 
@@ -36,7 +38,7 @@ def refine(params: dict, dataset: Path, snippet_model: Path, out: Path, log=prin
         model.cca = CCALayer(art["meta"]["emb_dim"])
     model.to(device).eval()
     train_bank = load_split(dataset, "train").to(device)
-    valid_bank = load_split(dataset, "valid", tempo_range=(1.0, 1.0)).to(device)
+    valid_bank = load_split(dataset, "valid", tempo_range=(NOMINAL_TEMPO, NOMINAL_TEMPO)).to(device)
     v_rows = valid_rows(len(valid_bank.snippets), sp["n_valid"])
     before = validation_summary(*embed_snippets(SnippetModel.from_artifact(art).to(device), valid_bank, v_rows))
     gen = epoch_generator(params["seed"], 0)

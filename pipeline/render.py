@@ -40,7 +40,7 @@ def performance_id(rho: float, soundfont: str) -> str:
 
     MSMD names its folders ``tempo-<1000 x r>`` with r multiplying the *duration* (its ``tempo-900``
     is 10 % faster, our ρ = 1.11); we name by the paper's ρ instead, so that the name says what tables say."""
-    return f"rho-{int(round(rho * 1000)):04d}_{soundfont}"
+    return f"{C.rho_id(rho)}_{soundfont}"
 
 
 def plan_performances(piece: str, split: str, cfg: dict, seed: int) -> list[tuple[float, str]]:

@@ -19,6 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pipeline.constants import rho_label  # noqa: E402
+from pipeline.params import add_params_argument, from_args  # noqa: E402
 from pipeline.snippets import SplitBank, load_split  # noqa: E402
 
 
@@ -76,17 +78,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--details", type=Path, required=True, help="pipeline.evaluate --details CSV")
     ap.add_argument("--dataset", type=Path, default=Path("data/dataset"))
-    ap.add_argument("--split", default="test")
-    ap.add_argument("--tempo", type=float, default=1.0, help="tempo factor ρ")
-    ap.add_argument("--n-queries", type=int, default=4)
-    ap.add_argument("--top-k", type=int, default=5)
     ap.add_argument("--out", type=Path, required=True, help="PNG")
+    add_params_argument(ap)
     args = ap.parse_args(argv)
+    params = from_args(args)
+    split, tempo = params["evaluation"]["split"], params["evaluation"]["tempo"]   # the details' protocol
+    n_queries, top_k = params["experiments"]["sanity"]["n_queries"], params["experiments"]["sanity"]["top_k"]
     details = pd.read_csv(args.details)
-    bank = load_split(args.dataset, args.split, tempo_range=(args.tempo, args.tempo))
+    bank = load_split(args.dataset, split, tempo_range=(tempo, tempo))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    title = f"{args.details.stem}: top-{args.top_k} retrieved passages ({args.split}, ρ={args.tempo:g})"
-    sanity_figure(bank, details, args.n_queries, args.top_k, title, args.out)
+    title = f"{args.details.stem}: top-{top_k} retrieved passages ({split}, {rho_label(tempo)})"
+    sanity_figure(bank, details, n_queries, top_k, title, args.out)
     print(f"[sanity] wrote {args.out}", file=sys.stderr)
     return 0
 

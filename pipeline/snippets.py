@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.constants import (N_BINS, SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES, STAFF_HEIGHT_PX,
-                                STRIP_HEIGHT_PX, WHITE)
+from pipeline.constants import N_BINS, SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES, STAFF_HEIGHT_PX, STRIP_HEIGHT_PX, WHITE
 
 SHEET_GAP_PX = SHEET_CONTEXT_PX      # white columns between pieces (never visible: bounds mask them)
 
@@ -197,10 +196,16 @@ def passage_batch(bank: SplitBank, rows: np.ndarray, sheet_hop_half: int, audio_
     for r in t.itertuples():
         gx0, gx1 = r.px + r.x0, r.px + r.x1
         c = gx0 + sheet_starts(r.x1 - r.x0, sheet_hop_half)
-        cx.append(c); lo.append(np.full(len(c), gx0)); hi.append(np.full(len(c), gx1)); n_s.append(len(c))
+        cx.append(c)
+        lo.append(np.full(len(c), gx0))
+        hi.append(np.full(len(c), gx1))
+        n_s.append(len(c))
         gf0, gf1 = r.pf + r.f0, r.pf + r.f1
         s = gf0 + audio_starts(r.f1 - r.f0, audio_hop)
-        fs.append(s); flo.append(np.full(len(s), gf0)); fhi.append(np.full(len(s), gf1)); n_a.append(len(s))
+        fs.append(s)
+        flo.append(np.full(len(s), gf0))
+        fhi.append(np.full(len(s), gf1))
+        n_a.append(len(s))
     cat = lambda xs: torch.as_tensor(np.concatenate(xs))
     sheet = cut_sheet(bank.sheet, cat(cx).double(), cat(lo), cat(hi))
     audio = cut_spec(bank.spec, cat(fs), cat(flo), cat(fhi))

@@ -19,24 +19,20 @@ embedding size ``--emb-dim``.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from pipeline.constants import NOMINAL_TEMPO
+from pipeline.embedding import FeatureCache, embed_cached, embed_passages, summarize
 from pipeline.metrics import validation_summary
 from pipeline.models import PassageModel, triplet_loss
 from pipeline.params import add_params_argument, from_args
-from pipeline.snippets import SplitBank, load_split, passage_batch
+from pipeline.sampling import epoch_rows, item_groups, valid_rows
+from pipeline.snippets import load_split, passage_batch
 from pipeline.stage import write_json
-from pipeline.train_snippet import epoch_rows, item_groups, valid_rows
-from pipeline.training import Schedule, atomic_save, fingerprint, fit, load_model, pick_device, save_model, setup_torch
-
-PASSAGE_COLUMNS = ["piece", "performance", "system", "x0", "x1", "f0", "f1"]
-FEATURE_CACHE_VERSION = 2     # of the stored layout (part of the key): {passage row: (sheet, audio) features}
+from pipeline.training import Schedule, fingerprint, fit, load_model, pick_device, save_model, setup_torch
 
 
 def build_model(p: dict, variant: dict, emb_dim: int, init: Path | None) -> PassageModel:
@@ -48,93 +44,12 @@ def build_model(p: dict, variant: dict, emb_dim: int, init: Path | None) -> Pass
             raise ValueError(f"variant with init '{variant['init']}' needs --init <snippet model.pt>")
         art = load_model(init)
         if art["meta"]["emb_dim"] != p["snippet_dim"]:
-            raise ValueError(f"{init}: snippet model dim {art['meta']['emb_dim']} != train_passage.snippet_dim {p['snippet_dim']}")
+            raise ValueError(f"{init}: snippet model dim {art['meta']['emb_dim']} "
+                             f"!= train_passage.snippet_dim {p['snippet_dim']}")
         model.load_snippet_model(art["state_dict"])
     elif variant["freeze_cnn"]:
         raise ValueError("freeze_cnn without init would freeze random CNNs")
     return model
-
-
-class FeatureCache:
-    """CNN outputs of the snippets of a split's passages under frozen CNNs (:attr:`PassageModel.features_are_fixed`),
-    computed in float32 when a passage is first needed and kept; served per batch with the encoders'
-    CCA projection applied.
-
-    With ``store`` (a folder), :meth:`save` also keeps them on disk under a key of the CNN weights, the
-    split's arrays and tables and the hops, and a later job with the same frozen CNNs (the other FZ
-    variant, every point of the dimension sweep) starts from them: a pure cache, outside every
-    output, safe to delete."""
-
-    BLOCK = 32    # passages computed together
-
-    def __init__(self, model: PassageModel, bank: SplitBank, hops: tuple, store: Path | None = None, log=print):
-        self.model, self.bank, self.hops = model, bank, hops
-        self.path = store / f"{self.key(model, bank, hops)}.pt" if store is not None else None
-        self.rows = self._load()
-        if self.rows:
-            log(f"frozen snippet features of {len(self.rows)} passages loaded from {self.path}")
-
-    @staticmethod
-    def key(model: PassageModel, bank: SplitBank, hops: tuple) -> str:
-        h = hashlib.sha256(json.dumps([FEATURE_CACHE_VERSION, list(hops), bank.passages[PASSAGE_COLUMNS].values.tolist()]).encode())
-        for t in (bank.sheet, bank.spec, *model.sheet.cnn.state_dict().values(), *model.audio.cnn.state_dict().values()):
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()[:20]
-
-    def _load(self) -> dict:
-        if self.path is None or not self.path.is_file():
-            return {}
-        try:
-            return {int(r): (s.to(self.bank.device), a.to(self.bank.device))
-                    for r, (s, a) in torch.load(self.path, weights_only=True).items()}
-        except Exception:               # unreadable or of another layout: recompute (it is only a cache)
-            return {}
-
-    def save(self) -> None:
-        """Add this job's passages to the file (merged with what other jobs stored meanwhile)."""
-        if self.path is not None:
-            merged = {**self._load(), **self.rows}
-            atomic_save({r: (s.cpu(), a.cpu()) for r, (s, a) in merged.items()}, self.path)
-
-    @torch.no_grad()
-    def batch(self, rows: np.ndarray):
-        """(zs (N_s, d), za (N_a, d), n_s (B,), n_a (B,)) GRU inputs of passage-table ``rows``, in order."""
-        # computed by fixed blocks of rows, so a passage's features never depend on which job or epoch
-        # asked first (the CNN's float rounding may depend on its batch)
-        blocks = sorted({r // self.BLOCK for r in rows.tolist() if r not in self.rows})
-        with torch.autocast(self.bank.device.type, enabled=False):
-            for b in blocks:
-                chunk = np.arange(b * self.BLOCK, min((b + 1) * self.BLOCK, len(self.bank.passages)))
-                sheet, audio, n_s, n_a = passage_batch(self.bank, chunk, *self.hops)
-                zs = torch.split(self.model.sheet.cnn(sheet).float(), n_s.tolist())
-                za = torch.split(self.model.audio.cnn(audio).float(), n_a.tolist())
-                self.rows.update({r: (s, a) for r, s, a in zip(chunk.tolist(), zs, za)})
-        pairs = [self.rows[r] for r in rows.tolist()]
-        return (self.model.sheet.project(torch.cat([s for s, _ in pairs])),
-                self.model.audio.project(torch.cat([a for _, a in pairs])),
-                torch.tensor([len(s) for s, _ in pairs]), torch.tensor([len(a) for _, a in pairs]))
-
-
-def summarize(model: PassageModel, zs, za, n_s, n_a):
-    """Passage embeddings from cached snippet features (the part of :class:`PassageModel` after the CNNs)."""
-    return model.sheet.summarize(zs, n_s), model.audio.summarize(za, n_a)
-
-
-@torch.no_grad()
-def embed_cached(model: PassageModel, cache: FeatureCache, rows: np.ndarray, batch: int = 64):
-    """(N, emb) sheet and audio embeddings of passage-table ``rows`` from a :class:`FeatureCache`."""
-    xs, ys = zip(*(summarize(model, *cache.batch(rows[i:i + batch])) for i in range(0, len(rows), batch)))
-    return torch.cat(xs).float(), torch.cat(ys).float()
-
-
-@torch.no_grad()
-def embed_passages(model: PassageModel, bank: SplitBank, rows: np.ndarray, hops: tuple, batch: int = 64):
-    """(N, emb) sheet and audio embeddings of passage-table ``rows`` (model in eval mode)."""
-    xs, ys = [], []
-    for i in range(0, len(rows), batch):
-        x, y = model(*passage_batch(bank, rows[i:i + batch], *hops))
-        xs.append(x.float()), ys.append(y.float())
-    return torch.cat(xs), torch.cat(ys)
 
 
 def passage_params(params: dict, variant_name: str, dim_sweep: bool = False) -> dict:
@@ -156,7 +71,7 @@ def train(params: dict, variant_name: str, dataset: Path, init: Path | None, out
     setup_torch(params["seed"], t["threads"])
     model = build_model(p, variant, emb_dim, init)
     train_bank = load_split(dataset, "train").to(device)
-    valid_bank = load_split(dataset, "valid", tempo_range=(1.0, 1.0)).to(device)
+    valid_bank = load_split(dataset, "valid", tempo_range=(NOMINAL_TEMPO, NOMINAL_TEMPO)).to(device)
     if len(train_bank.passages) == 0 or len(valid_bank.passages) == 0:
         raise ValueError(f"{dataset}: no passages in train ({len(train_bank.passages)}) or valid ({len(valid_bank.passages)})")
     log(f"variant {variant_name} (emb {emb_dim}): train {len(train_bank.passages)} passages, "
@@ -210,20 +125,6 @@ def train(params: dict, variant_name: str, dataset: Path, init: Path | None, out
                "epochs": len(state["history"])}
     write_json(out / "metrics.json", metrics)
     return metrics
-
-
-def load_passage_model(path: Path) -> tuple[PassageModel, dict]:
-    """Rebuild a trained passage model (eval mode) and its meta from its artifact."""
-    art = load_model(path)
-    m = art["meta"]
-    model = PassageModel(m["snippet_dim"], m["rnn_hidden"], m["emb_dim"], freeze_cnn=m["freeze_cnn"])
-    sd = art["state_dict"]
-    for enc in (model.sheet, model.audio):
-        prefix = "sheet." if enc is model.sheet else "audio."
-        if sd[prefix + "cca_u"].numel():
-            enc.set_cca(sd[prefix + "cca_u"], sd[prefix + "cca_mean"])
-    model.load_state_dict(sd)
-    return model.eval(), m
 
 
 def main(argv=None) -> int:

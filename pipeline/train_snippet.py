@@ -16,46 +16,15 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
+from pipeline.constants import NOMINAL_TEMPO
+from pipeline.embedding import embed_snippets
 from pipeline.metrics import validation_summary
 from pipeline.models import SnippetModel, triplet_loss
 from pipeline.params import add_params_argument, from_args
-from pipeline.snippets import Augment, SplitBank, load_split, snippet_batch
+from pipeline.sampling import epoch_rows, item_groups, valid_rows
+from pipeline.snippets import Augment, load_split, snippet_batch
 from pipeline.stage import write_json
 from pipeline.training import Schedule, fingerprint, fit, pick_device, save_model, setup_torch
-
-
-def epoch_rows(n_items: int, n_train: int, batch: int, gen: torch.Generator) -> list[np.ndarray]:
-    """``n_train`` item indices in batches: permutations of all items, concatenated as needed
-    (without replacement within each pass, as lcasr's ``CustomSampler``); the last short batch is dropped."""
-    if n_items == 0:
-        raise ValueError("no training items")
-    passes = -(-n_train // n_items)
-    order = torch.cat([torch.randperm(n_items, generator=gen) for _ in range(passes)])[:n_train].numpy()
-    return [order[i:i + batch] for i in range(0, len(order) - batch + 1, batch)] or [order]
-
-
-def valid_rows(n_items: int, n_valid: int) -> np.ndarray:
-    """Deterministic, evenly spaced subset (lcasr's ``linspace`` selection)."""
-    return np.unique(np.linspace(0, n_items - 1, min(n_items, n_valid)).astype(int))
-
-
-@torch.no_grad()
-def item_groups(table, columns: list[str]) -> torch.Tensor:
-    """(len(table),) int ids: rows with equal ``columns`` show the same item (other renderings of it)."""
-    import pandas as pd
-    return torch.from_numpy(pd.MultiIndex.from_frame(table[columns]).factorize()[0].astype(np.int64))
-
-
-def embed_snippets(model: SnippetModel, bank: SplitBank, rows: np.ndarray, batch: int = 512, pre_cca=False):
-    xs, ys = [], []
-    for i in range(0, len(rows), batch):
-        s, a = snippet_batch(bank, rows[i:i + batch])
-        x, y = model(s, a, pre_cca=pre_cca)
-        xs.append(x.float()), ys.append(y.float())
-    return torch.cat(xs), torch.cat(ys)
 
 
 def train(params: dict, dataset: Path, out: Path, live: Path, checkpoint: Path, log=print) -> dict:
@@ -63,7 +32,7 @@ def train(params: dict, dataset: Path, out: Path, live: Path, checkpoint: Path, 
     device = pick_device(t["device"])
     setup_torch(params["seed"], t["threads"])
     train_bank = load_split(dataset, "train").to(device)
-    valid_bank = load_split(dataset, "valid", tempo_range=(1.0, 1.0)).to(device)
+    valid_bank = load_split(dataset, "valid", tempo_range=(NOMINAL_TEMPO, NOMINAL_TEMPO)).to(device)
     if len(train_bank.snippets) == 0 or len(valid_bank.snippets) == 0:
         raise ValueError(f"{dataset}: no snippet pairs in train ({len(train_bank.snippets)}) "
                          f"or valid ({len(valid_bank.snippets)})")

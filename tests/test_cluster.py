@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
 from slurm_cluster import ClusterUnavailable, SingleNodeSlurm
 from test_workflow import tree_digest
@@ -106,5 +105,6 @@ def test_workflow_through_slurm_equals_the_local_run(two_runs, tmp_path):
     assert a.keys() == b.keys() and [k for k in a if a[k] != b[k]] == []
     for path in ("models/snippet/model.pt", "results/figures/alignment/TestC__Op1__rondo.png"):
         assert (local / path).read_bytes() == (wd / path).read_bytes(), path
-    print(f"\ncluster test: {len(submitted)} SLURM jobs ({sum(1 for line in log.splitlines() if line.startswith('Finished jobid'))}"
+    finished = sum(1 for line in log.splitlines() if line.startswith('Finished jobid'))
+    print(f"\ncluster test: {len(submitted)} SLURM jobs ({finished}"
           f" Snakemake jobs), wall {wall:.0f} s")

@@ -6,7 +6,6 @@ from collections import Counter
 
 import pytest
 import yaml
-
 from conftest import REPO, SHARED_CORPUS, as_json
 
 pytestmark = pytest.mark.corpus

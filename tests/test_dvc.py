@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, write_params
 from test_workflow import tree_digest
 
-PASSAGE_STAGES = {f"train_{v}" for v in ("rnn", "rnn_ft", "rnn_fz", "rnn_ft_cca", "rnn_fz_cca")}
+PASSAGE_STAGES = {f"train_passage-{v}" for v in ("rnn", "rnn_ft", "rnn_fz", "rnn_ft_cca", "rnn_fz_cca")}
 
 
 def run(cwd: Path, *cmd: str) -> subprocess.CompletedProcess:
@@ -28,10 +27,12 @@ def run(cwd: Path, *cmd: str) -> subprocess.CompletedProcess:
 def dvc_project(two_runs, tmp_path_factory):
     wd = tmp_path_factory.mktemp("dvc") / "project"
     shutil.copytree(two_runs[0], wd, ignore=shutil.ignore_patterns(".snakemake"))
-    for name in ("Snakefile", "dvc.yaml", ".gitignore"):
+    for name in ("Snakefile", ".gitignore"):
         shutil.copy(REPO / name, wd / name)
     for name in ("workflow", "pipeline"):
         shutil.copytree(REPO / name, wd / name, ignore=shutil.ignore_patterns("__pycache__"))
+    # the tiny project's own params (fewer sweep dimensions): its dvc.yaml compiled from its workflow
+    run(wd, sys.executable, "-m", "pipeline.dvcyaml")
     run(wd, "git", "init", "-q")
     run(wd, "dvc", "init", "-q")
     run(wd, "git", "add", "-A")
@@ -48,16 +49,15 @@ def test_recorded_snakemake_run_then_param_change_reruns_only_training(dvc_proje
     write_params(wd, p)
     status = run(wd, "dvc", "status", "--json").stdout
     changed = set(yaml.safe_load(status))
-    sweep = {f"train_sweep@{d}" for d in p["experiments"]["dim_sweep"]["emb_dims"]}
+    sweep = {f"train_sweep-{d}" for d in p["experiments"]["dim_sweep"]["emb_dims"]}
     assert changed == PASSAGE_STAGES | sweep               # the dimension sweep trains with train_passage too
     out = run(wd, "dvc", "repro").stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    evaluations = {"evaluate@" + s[len("train_"):] for s in PASSAGE_STAGES}
-    evaluations |= {s.replace("train_", "evaluate_") for s in sweep}
+    evaluations = {"evaluate-" + s[len("train_passage-"):] for s in PASSAGE_STAGES} | {"evaluate_sweep"}
     assert PASSAGE_STAGES | sweep | evaluations <= ran
     # downstream tables/figures rerun only where an input's content changed; never data, the snippet
     # models, nor anything of BL
-    forbidden = ("data", "train_snippet", "refine_cca", "evaluate@bl", "evaluate_tempo_bl")
+    forbidden = ("data", "train_snippet", "refine_cca", "evaluate-bl", "evaluate_tempo-bl")
     assert not [s for s in ran if s.startswith(forbidden)], ran
     assert "up to date" in run(wd, "dvc", "status").stdout
     metrics = run(wd, "dvc", "metrics", "show").stdout

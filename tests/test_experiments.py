@@ -4,9 +4,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny_corpus_params
 from PIL import Image
-
-from conftest import REPO, tiny_corpus_params
 
 
 @pytest.fixture
@@ -35,7 +34,7 @@ def test_tempo_table_has_every_model_and_ratio(project):
     # the tempo-1.0 column is the main evaluation (same model, same passages)
     main = json.loads((project / "results/metrics/rnn.json").read_text())
     assert df["ρ=1"][1] == pytest.approx(main["a2s"]["MRR"], abs=1e-4)
-    slow = json.loads((project / "results/experiments/tempo/rnn/t0.5.json").read_text())
+    slow = json.loads((project / "results/experiments/tempo/rnn/rho-0500.json").read_text())
     assert slow["tempo"] == 0.5 and slow["n_passages"] == main["n_passages"]
 
 

@@ -53,9 +53,11 @@ def test_passage_spans_and_snippet_frames():
     systems = pd.DataFrame({"system": [0, 1, 2], "x0": [0, 700, 1400], "x1": [700, 1400, 2000],
                             "first_onset_s": [0.0, 4.0, 8.2]})
     heads = pd.DataFrame({"system": [0, 0, 0, 1, 2, 2], "x": [50.0, 50.0, 120.0, 800.0, 1500.0, 1600.0],
-                          "pitch": [60, 64, 62, 60, 67, 69], "status": ["matched", "matched", "matched", "matched", "tie", "matched"],
+                          "pitch": [60, 64, 62, 60, 67, 69],
+                          "status": ["matched", "matched", "matched", "matched", "tie", "matched"],
                           "onset_s": [0.0, 0.0, 1.0, 4.0, np.nan, 9.0]})
-    perfs = pd.DataFrame({"performance": ["p1", "p2"], "tempo_ratio": [1.0, 2.0], "n_frames": [200, 100]})   # ρ = 2: twice as fast
+    # ρ = 2: twice as fast
+    perfs = pd.DataFrame({"performance": ["p1", "p2"], "tempo_ratio": [1.0, 2.0], "n_frames": [200, 100]})
     passages, snippets = piece_passages(systems, heads, perfs, dedupe=True)
     p1 = passages[passages.performance == "p1"]
     assert p1.f0.tolist() == [0, 80, 164] and p1.f1.tolist() == [80, 164, 200]   # ceil(t * 20), last to the end

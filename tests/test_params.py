@@ -39,8 +39,8 @@ def test_invalid_params_name_the_key(base_params, edit, message):
 def _with_overlay(base_params, name):
     """params.yaml with config/<name> merged in, as `snakemake --configfile params.yaml config/<name>` does."""
     import yaml
-    from snakemake.utils import update_config
     from conftest import REPO
+    from snakemake.utils import update_config
     p = copy.deepcopy(base_params)
     update_config(p, yaml.safe_load((REPO / "config" / name).read_text()))
     return p

@@ -9,9 +9,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
-
 from conftest import REPO, snakemake, write_params
+from PIL import Image
 
 REFERENCE = REPO / "tests" / "reference" / "default_data_manifest.tsv"
 

@@ -2,13 +2,12 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import TEST_MUTOPIA, as_json
+
 from pipeline.corpus import piece_index
 
 FTP = TEST_MUTOPIA / "ftp"

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import REPO, as_json, tiny_corpus_params
 
 VARIANTS = ("rnn", "rnn_ft", "rnn_fz", "rnn_ft_cca", "rnn_fz_cca")
@@ -41,7 +40,7 @@ def test_workflow_trains_every_model(project):
     refine = json.loads((project / "models/snippet_cca/metrics.json").read_text())
     assert refine["n_pairs"] == 128
     assert (project / "logs/train/rnn_fz_cca.log").is_file()
-    assert (project / "benchmarks/runs/train/snippet.tsv").is_file()
+    assert (project / "logs/benchmarks/train/snippet.tsv").is_file()
 
 
 def test_workflow_evaluates_every_model_into_table2(project):
@@ -98,8 +97,8 @@ def test_frozen_cnn_keeps_weights_and_batchnorm_statistics(project, params, tmp_
 
 
 def test_cached_frozen_features_train_the_same_model(project, params, tmp_path):
+    from pipeline.embedding import FeatureCache, embed_cached, embed_passages, load_passage_model
     from pipeline.snippets import load_split
-    from pipeline.train_passage import FeatureCache, embed_cached, embed_passages, load_passage_model
     init = Path("models/snippet_cca/model.pt")
     for cache in (True, False):
         _train(params, "rnn_fz_cca", tmp_path / str(cache), init, cache_frozen_features=cache)

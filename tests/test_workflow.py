@@ -4,8 +4,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
-
 from conftest import snakemake, write_params
 
 
@@ -35,7 +33,7 @@ def test_workflow_builds_dataset_and_quarantines_bad_pieces(two_runs):
     log = (wd / "logs/piece/TestC__Op2__broken.log").read_text()
     assert log.count("[engrave] piece TestC__Op2__broken quarantined: lilypond failed") == 1
     assert "[render] piece TestC__Op2__broken quarantined: lilypond failed: (from stage engrave)" in log
-    assert (wd / "benchmarks/runs/piece/TestC__Op1__rondo.tsv").is_file()
+    assert (wd / "logs/benchmarks/piece/TestC__Op1__rondo.tsv").is_file()
     assert (wd / "logs/timings/render/TestC__Op1__rondo.json").is_file()          # per-step timings of the chain
 
 

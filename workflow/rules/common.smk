@@ -11,7 +11,7 @@ from snakemake.exceptions import WorkflowError
 
 from pipeline.corpus import piece_index
 from pipeline.errors import ConfigError
-from pipeline.params import validate as validate_params
+from pipeline.params import subset, validate as validate_params
 
 # Jobs call `python -m pipeline.<stage>`: make that the interpreter running Snakemake (e.g. .venv).
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -23,7 +23,6 @@ except ConfigError as err:
     sys.exit(f"scorelink: {err}")
 
 PIECES = {p.name: p for p in INDEX.pieces}
-PIECE_DIR = "data/pieces/{piece}"
 # the pipeline package next to the Snakefile (relative when run from the project root)
 CODE_DIR = Path(os.path.relpath(Path(workflow.basedir) / "pipeline"))
 # Threads of a training job (torch CPU math, data loading next to a GPU). Snakemake lowers it to
@@ -62,17 +61,35 @@ def stage_code(module):
     return sorted(str(f) for f in files | set(extra) if f.is_file())
 
 
-def params_json(*sections):
-    """The params sections a rule reads, as JSON: passed to the CLI and tracked by Snakemake."""
-    return json.dumps({s: config[s] for s in sections}, sort_keys=True)
+# Paths and names shared by several rule files (defined here, so that include order does not matter).
+DATASET_TABLES = expand("data/dataset/{split}/{table}.csv", split=["train", "valid"],
+                        table=["pieces", "performances", "passages", "snippets"])   # what training reads
+EVAL_TABLES = expand("data/dataset/{split}/{table}.csv", split=[config["evaluation"]["split"]],
+                     table=["pieces", "performances", "passages"])                    # what evaluation reads
+INIT_MODEL = {None: [], "snippet": "models/snippet/model.pt", "snippet_cca": "models/snippet_cca/model.pt"}
+EVAL_MODELS = {"bl": f"models/{config['evaluation']['baseline_model']}/model.pt",
+               **{v: f"models/passage/{v}/model.pt" for v in config["passage_variants"]}}
+# what `python -m pipeline.evaluate` reads (BL's passage hops: those the passage models train with)
+EVALUATION_KEYS = ("seed", "training", "evaluation", "train_passage.sheet_hop_half_px", "train_passage.audio_hop_frames")
 
 
-def small_job_params(threads, *sections, extra=None):
-    """params_json for a torch job that shares the machine (passage variant, evaluation, sweep point):
-    ``training.threads`` = the job's Snakemake threads, so that jobs side by side do not oversubscribe the cores."""
-    cfg = {s: config[s] for s in sections}
-    cfg["training"] = {**config["training"], "threads": threads}
-    return json.dumps({**cfg, **(extra or {})}, sort_keys=True)
+def stage_params(*keys):
+    """The params keys (dotted paths) a rule's stage reads, as JSON: passed to the CLI and tracked by
+    Snakemake, so that only they rerun the rule. The DVC stage compiled from the rule passes the same
+    keys of params.yaml (``--params-keys``, its ``params:``), so both executors run a stage with the same mapping."""
+    return json.dumps(subset(config, list(keys)), sort_keys=True)
+
+
+def variant_init(wildcards):
+    return INIT_MODEL[config["passage_variants"][wildcards.variant]["init"]]
+
+
+def variant_from_scratch(wildcards):
+    return config["passage_variants"][wildcards.variant]["init"] is None
+
+
+def init_arg(wildcards, input):
+    return f"--init {input.init}" if input.init else ""
 
 
 def piece_source(wildcards):

@@ -3,7 +3,7 @@
 
 rule dataset:
     input:
-        passages=expand(PIECE_DIR + "/passages", piece=sorted(PIECES)),
+        passages=expand("data/pieces/{piece}/passages", piece=sorted(PIECES)),
         code=stage_code("dataset"),
     output:
         summary="data/dataset/summary.json",
@@ -12,7 +12,9 @@ rule dataset:
         tables=expand("data/dataset/{split}/{table}.csv", split=["train", "valid", "test"],
                       table=["pieces", "performances", "passages", "snippets"]),
     params:
-        cfg=lambda w: params_json("seed", "corpus"),
+        cfg=stage_params("seed", "corpus"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/dataset.log",
     threads: 1
@@ -25,13 +27,16 @@ rule dataset:
 
 rule alignment_figure:
     input:
-        passages=PIECE_DIR + "/passages",
+        passages="data/pieces/{piece}/passages",
         code=stage_code("figures"),
     output:
         report("results/figures/alignment/{piece}.png", caption="../report/alignment.rst",
                category="Data", subcategory="Alignment"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/figures/alignment/{piece}.log",
+    priority: 1  # as soon as its piece is built: none is left running when the training needs every core
     threads: 1
     resources:
         mem_mb=2000,

@@ -1,30 +1,28 @@
-# Evaluation: passage retrieval both ways per model (test split, unseen soundfont, tempo 1.0), Table 2.
-
-EVAL_MODELS = {"bl": f"models/{config['evaluation']['baseline_model']}/model.pt",
-               **{v: f"models/passage/{v}/model.pt" for v in config["passage_variants"]}}
-
+# Evaluation: passage retrieval both ways per model (the protocol: evaluation.split at evaluation.tempo, i.e. the test split, unseen soundfont, ρ = 1), Table 2.
 
 rule evaluate:
     input:
         model=lambda w: EVAL_MODELS[w.model],
-        tables=expand("data/dataset/test/{table}.csv", table=["pieces", "performances", "passages"]),
+        tables=EVAL_TABLES,
         code=stage_code("evaluate"),
     output:
         metrics="results/metrics/{model}.json",
         details="results/retrieval/{model}.csv",
     params:
-        cfg=lambda w, threads: small_job_params(threads, "seed", "train_passage", "evaluation"),
+        cfg=stage_params(*EVALUATION_KEYS),
+    conda:
+        "../../environment.yml"
     log:
         "logs/evaluate/{model}.log",
     benchmark:
-        "benchmarks/runs/evaluate/{model}.tsv"
+        "logs/benchmarks/evaluate/{model}.tsv"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
     shell:
-        "python -m pipeline.evaluate --model {input.model} --dataset data/dataset --split test --tempo 1.0"
-        " --out {output.metrics} --details {output.details} --params-json {params.cfg:q} > {log} 2>&1"
+        "python -m pipeline.evaluate --model {input.model} --dataset data/dataset"
+        " --out {output.metrics} --details {output.details} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule table2:
@@ -34,6 +32,8 @@ rule table2:
     output:
         csv=report("results/tables/table2.csv", caption="../report/table2.rst", category="Results"),
         md="results/tables/table2.md",
+    conda:
+        "../../environment.yml"
     log:
         "logs/tables/table2.log",
     threads: 1

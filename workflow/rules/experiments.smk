@@ -4,13 +4,6 @@
 SWEEP = config["experiments"]["dim_sweep"]
 TEMPO_MODELS = ["bl", *config["experiments"]["tempo"]["variants"]]
 EMBEDDING_MODEL = config["experiments"]["embedding_model"]
-TEST_TABLES = expand("data/dataset/test/{table}.csv", table=["pieces", "performances", "passages"])
-
-
-def sweep_params(wildcards, threads):
-    return small_job_params(threads, "seed", "train_passage",
-                            extra={"passage_variants": {SWEEP["variant"]: config["passage_variants"][SWEEP["variant"]]},
-                                   "experiments": {"dim_sweep": SWEEP}})
 
 
 rule train_sweep:
@@ -23,13 +16,16 @@ rule train_sweep:
         metrics="models/sweep/d{dim}/metrics.json",
         live=directory("results/training/sweep/d{dim}"),
     params:
-        cfg=sweep_params,
+        cfg=stage_params("seed", "training", "train_passage", f"passage_variants.{SWEEP['variant']}",
+                         "experiments.dim_sweep"),
         init=init_arg,
         variant=SWEEP["variant"],
+    conda:
+        "../../environment.yml"
     log:
         "logs/train/sweep_d{dim}.log",
     benchmark:
-        "benchmarks/runs/train/sweep_d{dim}.tsv"
+        "logs/benchmarks/train/sweep_d{dim}.tsv"
     threads: 1
     resources:
         mem_mb=16000,
@@ -37,30 +33,32 @@ rule train_sweep:
     shell:
         "python -m pipeline.train_passage --dim-sweep --variant {params.variant} --emb-dim {wildcards.dim}"
         " --dataset data/dataset {params.init} --out models/sweep/d{wildcards.dim} --live {output.live}"
-        " --checkpoint checkpoints/sweep_d{wildcards.dim}.pt --params-json {params.cfg:q} > {log} 2>&1"
+        " --checkpoint checkpoints/sweep_d{wildcards.dim}.pt --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 # every sweep model in one process (one start-up, the test split loaded once)
 rule evaluate_sweep:
     input:
         models=expand("models/sweep/d{dim}/model.pt", dim=SWEEP["emb_dims"]),
-        tables=TEST_TABLES,
+        tables=EVAL_TABLES,
         code=stage_code("evaluate"),
     output:
         expand("results/experiments/dim_sweep/d{dim}.json", dim=SWEEP["emb_dims"]),
     params:
-        cfg=lambda w, threads: small_job_params(threads, "seed", "train_passage", "evaluation", "render"),
+        cfg=stage_params(*EVALUATION_KEYS),
+    conda:
+        "../../environment.yml"
     log:
         "logs/evaluate/sweep.log",
     benchmark:
-        "benchmarks/runs/evaluate/sweep.tsv"
+        "logs/benchmarks/evaluate/sweep.tsv"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
     shell:
-        "python -m pipeline.evaluate --model {input.models} --dataset data/dataset --split test --tempo 1.0"
-        " --out {output} --params-json {params.cfg:q} > {log} 2>&1"
+        "python -m pipeline.evaluate --model {input.models} --dataset data/dataset"
+        " --out {output} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule dim_sweep:
@@ -71,7 +69,9 @@ rule dim_sweep:
         csv=report("results/experiments/dim_sweep.csv", caption="../report/dim_sweep_table.rst", category="Experiments"),
         png=report("results/experiments/dim_sweep.png", caption="../report/dim_sweep.rst", category="Experiments"),
     params:
-        cfg=lambda w: params_json("experiments", "render"),
+        cfg=stage_params("experiments.dim_sweep", "evaluation.tempo"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/experiments/dim_sweep.log",
     threads: 1
@@ -87,23 +87,25 @@ rule dim_sweep:
 rule evaluate_tempo:
     input:
         model=lambda w: EVAL_MODELS[w.model],
-        tables=TEST_TABLES,
+        tables=EVAL_TABLES,
         code=stage_code("evaluate"),
     output:
         directory("results/experiments/tempo/{model}"),
     params:
-        cfg=lambda w, threads: small_job_params(threads, "seed", "train_passage", "evaluation", "render"),
+        cfg=stage_params(*EVALUATION_KEYS, "render.test_tempo_ratios"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/evaluate/tempo_{model}.log",
     benchmark:
-        "benchmarks/runs/evaluate/tempo_{model}.tsv"
+        "logs/benchmarks/evaluate/tempo_{model}.tsv"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
     shell:
-        "python -m pipeline.evaluate --model {input.model} --dataset data/dataset --split test --tempo test-ratios"
-        " --out-dir {output} --params-json {params.cfg:q} > {log} 2>&1"
+        "python -m pipeline.evaluate --model {input.model} --dataset data/dataset --tempo test-ratios"
+        " --out-dir {output} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule tempo_table:
@@ -114,7 +116,9 @@ rule tempo_table:
         csv=report("results/experiments/tempo.csv", caption="../report/tempo.rst", category="Experiments"),
         md="results/experiments/tempo.md",
     params:
-        cfg=lambda w: params_json("experiments", "render"),
+        cfg=stage_params("experiments.tempo", "render.test_tempo_ratios"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/experiments/tempo.log",
     threads: 1
@@ -134,6 +138,8 @@ rule distance_figure:
         png=report("results/experiments/distance_vs_duration.png", caption="../report/distance.rst",
                    category="Experiments"),
         csv="results/experiments/distance_vs_duration.csv",
+    conda:
+        "../../environment.yml"
     log:
         "logs/experiments/distance_vs_duration.log",
     threads: 1
@@ -148,14 +154,15 @@ rule distance_figure:
 rule sanity_figure:
     input:
         details=f"results/retrieval/{EMBEDDING_MODEL}.csv",
-        tables=TEST_TABLES,
+        tables=EVAL_TABLES,
         code=stage_code("sanity"),
     output:
         report("results/experiments/retrieval_examples.png", caption="../report/retrieval_examples.rst",
                category="Experiments"),
     params:
-        n=config["experiments"]["sanity"]["n_queries"],
-        k=config["experiments"]["sanity"]["top_k"],
+        cfg=stage_params("evaluation.split", "evaluation.tempo", "experiments.sanity"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/experiments/retrieval_examples.log",
     threads: 1
@@ -163,8 +170,8 @@ rule sanity_figure:
         mem_mb=4000,
         runtime=20,
     shell:
-        "python -m pipeline.sanity --details {input.details} --dataset data/dataset --split test --tempo 1.0"
-        " --n-queries {params.n} --top-k {params.k} --out {output} > {log} 2>&1"
+        "python -m pipeline.sanity --details {input.details} --dataset data/dataset --out {output}"
+        " --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule experiments:

@@ -9,17 +9,19 @@ rule piece:
         unpack(piece_source),
         code=stage_code("piece"),
     output:
-        score=directory(PIECE_DIR + "/score"),
-        audio=directory(PIECE_DIR + "/audio"),
-        passages=directory(PIECE_DIR + "/passages"),
+        score=directory("data/pieces/{piece}/score"),
+        audio=directory("data/pieces/{piece}/audio"),
+        passages=directory("data/pieces/{piece}/passages"),
     params:
         split=lambda w: PIECES[w.piece].split,
         source=source_args,
-        cfg=lambda w: params_json("seed", "engrave", "render", "passages"),
+        cfg=stage_params("seed", "engrave", "render", "passages"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/piece/{piece}.log",
     benchmark:
-        "benchmarks/runs/piece/{piece}.tsv"
+        "logs/benchmarks/piece/{piece}.tsv"
     threads: 1
     resources:
         mem_mb=2000,

@@ -1,19 +1,6 @@
 # Models: snippet baseline (pretraining) -> CCA refinement -> passage model variants.
 # Checkpoints live in checkpoints/ (not outputs, so a killed job resumes instead of restarting).
 
-DATASET_TABLES = expand("data/dataset/{split}/{table}.csv", split=["train", "valid"],
-                        table=["pieces", "performances", "passages", "snippets"])
-INIT_MODEL = {None: [], "snippet": "models/snippet/model.pt", "snippet_cca": "models/snippet_cca/model.pt"}
-
-
-def variant_init(wildcards):
-    return INIT_MODEL[config["passage_variants"][wildcards.variant]["init"]]
-
-
-def init_arg(wildcards, input):
-    return f"--init {input.init}" if input.init else ""
-
-
 rule train_snippet:
     input:
         tables=DATASET_TABLES,
@@ -23,11 +10,13 @@ rule train_snippet:
         metrics="models/snippet/metrics.json",
         live=directory("results/training/snippet"),
     params:
-        cfg=lambda w: params_json("seed", "training", "train_snippet"),
+        cfg=stage_params("seed", "training", "train_snippet"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/train/snippet.log",
     benchmark:
-        "benchmarks/runs/train/snippet.tsv"
+        "logs/benchmarks/train/snippet.tsv"
     priority: 20  # the critical path (snippet -> CCA -> variants): before jobs that could wait
     threads: TRAINING_THREADS
     resources:
@@ -35,7 +24,7 @@ rule train_snippet:
         runtime=24 * 60,
     shell:
         "python -m pipeline.train_snippet --dataset data/dataset --out models/snippet --live {output.live}"
-        " --checkpoint checkpoints/snippet.pt --params-json {params.cfg:q} > {log} 2>&1"
+        " --checkpoint checkpoints/snippet.pt --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule refine_cca:
@@ -47,11 +36,13 @@ rule refine_cca:
         model="models/snippet_cca/model.pt",
         metrics="models/snippet_cca/metrics.json",
     params:
-        cfg=lambda w: params_json("seed", "training", "train_snippet", "refine_cca"),
+        cfg=stage_params("seed", "training", "train_snippet", "refine_cca"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/train/snippet_cca.log",
     benchmark:
-        "benchmarks/runs/train/snippet_cca.tsv"
+        "logs/benchmarks/train/snippet_cca.tsv"
     priority: 10
     threads: TRAINING_THREADS
     resources:
@@ -59,7 +50,7 @@ rule refine_cca:
         runtime=60,
     shell:
         "python -m pipeline.refine_cca --dataset data/dataset --snippet-model {input.snippet} --out models/snippet_cca"
-        " --params-json {params.cfg:q} > {log} 2>&1"
+        " --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule train_passage:
@@ -72,24 +63,26 @@ rule train_passage:
         metrics="models/passage/{variant}/metrics.json",
         live=directory("results/training/{variant}"),
     params:
-        cfg=lambda w, threads: small_job_params(threads, "seed", "train_passage",
-                                                extra={"passage_variants": {w.variant: config["passage_variants"][w.variant]}}),
+        cfg=lambda w: stage_params("seed", "training", "train_passage", f"passage_variants.{w.variant}"),
         init=init_arg,
+    conda:
+        "../../environment.yml"
     log:
         "logs/train/{variant}.log",
     benchmark:
-        "benchmarks/runs/train/{variant}.tsv"
-    # before the sweep points, which reuse the frozen features an FZ variant leaves in checkpoints/; the
-    # longest (from scratch) and the FZ-CCA variant (the sweep's features) first
-    priority: lambda w: 6 if w.variant in ("rnn", config["experiments"]["dim_sweep"]["variant"]) else 5
-    threads: PASSAGE_THREADS
+        "logs/benchmarks/train/{variant}.tsv"
+    # before the sweep points, which reuse the frozen features an FZ variant leaves in checkpoints/ (the
+    # sweep's own variant first). A variant from scratch needs no snippet model: it takes the whole
+    # machine and comes last, so that it never holds a core the snippet pretraining waits for
+    priority: lambda w: 4 if variant_from_scratch(w) else 6 if w.variant == config["experiments"]["dim_sweep"]["variant"] else 5
+    threads: lambda w: TRAINING_THREADS if variant_from_scratch(w) else PASSAGE_THREADS
     resources:
         mem_mb=16000,
         runtime=24 * 60,
     shell:
         "python -m pipeline.train_passage --variant {wildcards.variant} --dataset data/dataset {params.init}"
         " --out models/passage/{wildcards.variant} --live {output.live}"
-        " --checkpoint checkpoints/{wildcards.variant}.pt --params-json {params.cfg:q} > {log} 2>&1"
+        " --checkpoint checkpoints/{wildcards.variant}.pt --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule training_curves:
@@ -99,6 +92,8 @@ rule training_curves:
     output:
         png=report("results/training/curves.png", caption="../report/training_curves.rst", category="Training"),
         csv="results/training/curves.csv",
+    conda:
+        "../../environment.yml"
     log:
         "logs/train/curves.log",
     threads: 1
