@@ -28,9 +28,9 @@ CODE_DIR = Path(os.path.relpath(Path(workflow.basedir) / "pipeline"))
 # Threads of a training job (torch CPU math, data loading next to a GPU). Snakemake lowers it to
 # --cores on a local run; on a cluster it is the job's --cpus-per-task (profiles/slurm can override).
 TRAINING_THREADS = 8
-# Passage variants (and their evaluations) are independent jobs of the same size: on a local machine
-# they run two at a time with half the cores each, because torch on the CPU gains less than 2x from
-# doubling its threads (1.46x from 1 to 2 threads, README "Benchmarks"): together they finish sooner.
+# FT passage variants are independent jobs of the same size: on a local machine they run two at a time
+# with half the cores each, because torch on the CPU gains less than 2x from doubling its threads
+# (1.46x from 1 to 2 threads, README "The quick default"): together they finish sooner.
 try:
     LOCAL_CORES = workflow.cores if workflow.local_exec else None
 except WorkflowError:  # no --cores (e.g. a cluster profile without it)
@@ -86,6 +86,12 @@ def variant_init(wildcards):
 
 def variant_from_scratch(wildcards):
     return config["passage_variants"][wildcards.variant]["init"] is None
+
+
+def variant_fine_tuned(wildcards):
+    """A pretrained variant whose CNNs train (FT): nothing it computes is shared with another job."""
+    v = config["passage_variants"][wildcards.variant]
+    return v["init"] is not None and not v["freeze_cnn"]
 
 
 def init_arg(wildcards, input):

@@ -71,11 +71,13 @@ rule train_passage:
         "logs/train/{variant}.log",
     benchmark:
         "logs/benchmarks/train/{variant}.tsv"
-    # before the sweep points, which reuse the frozen features an FZ variant leaves in checkpoints/ (the
-    # sweep's own variant first). A variant from scratch needs no snippet model: it takes the whole
-    # machine and comes last, so that it never holds a core the snippet pretraining waits for
+    # Before the sweep points, which reuse the frozen features an FZ variant leaves in checkpoints/ (the
+    # sweep's own variant first). FT variants run two at a time (PASSAGE_THREADS); an FZ variant takes
+    # the whole machine, so that FZ variants run one after the other and the second reuses the first's
+    # features; a variant from scratch needs no snippet model: whole machine, last, so that it never
+    # holds a core the snippet pretraining waits for.
     priority: lambda w: 4 if variant_from_scratch(w) else 6 if w.variant == config["experiments"]["dim_sweep"]["variant"] else 5
-    threads: lambda w: TRAINING_THREADS if variant_from_scratch(w) else PASSAGE_THREADS
+    threads: lambda w: PASSAGE_THREADS if variant_fine_tuned(w) else TRAINING_THREADS
     resources:
         mem_mb=16000,
         runtime=24 * 60,
