@@ -52,19 +52,17 @@ class Job:
     wildcards: dict
     inputs: list[str]
     outputs: list[str]
-    directories: set[str]
     shell: str | None
     params_json: str | None
 
 
-def workflow_jobs(workdir: Path, snakefile: Path, configfiles: list[Path] | None = None) -> tuple[list[Job], dict]:
+def workflow_jobs(workdir: Path, snakefile: Path) -> tuple[list[Job], dict]:
     """Every job of the ``all`` target (forced), and the workflow's config."""
     from snakemake.api import SnakemakeApi
-    from snakemake.io import is_flagged
     from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, Quietness, ResourceSettings, StorageSettings
     with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
         wf_api = api.workflow(snakefile=snakefile, workdir=workdir, resource_settings=ResourceSettings(cores=2),
-                              config_settings=ConfigSettings(configfiles=list(configfiles or [])),
+                              config_settings=ConfigSettings(),
                               storage_settings=StorageSettings())
         dag_api = wf_api.dag(DAGSettings(targets={"all"}, forceall=True))
         workflow = wf_api._workflow               # the DAG of jobs is not in Snakemake's public API
@@ -75,8 +73,7 @@ def workflow_jobs(workdir: Path, snakefile: Path, configfiles: list[Path] | None
         for job in workflow.dag.jobs:
             shell = job.shellcmd if job.rule.shellcmd else None
             jobs.append(Job(job.rule.name, dict(job.wildcards), [str(f) for f in job.input],
-                            [str(f) for f in job.output], {str(f) for f in job.output if is_flagged(f, "directory")},
-                            shell, getattr(job.params, "cfg", None)))
+                            [str(f) for f in job.output], shell, getattr(job.params, "cfg", None)))
         order = {rule.name: i for i, rule in enumerate(workflow.rules)}     # as the rule files declare them
         natural = lambda j: [(0, int(v), "") if str(v).isdigit() else (1, 0, str(v)) for v in j.wildcards.values()]
         return sorted(jobs, key=lambda j: (order[j.rule], natural(j))), dict(workflow.config)
@@ -172,9 +169,8 @@ def compile_plots(jobs: list[Job]) -> list:
     return plots
 
 
-def compile_dvc_yaml(workdir: Path = Path("."), snakefile: Path | None = None) -> str:
-    snakefile = snakefile or workdir / "Snakefile"
-    jobs, config = workflow_jobs(workdir.resolve(), snakefile.resolve())
+def compile_dvc_yaml(workdir: Path = Path(".")) -> str:
+    jobs, config = workflow_jobs(workdir.resolve(), (workdir / "Snakefile").resolve())
     doc = {"stages": compile_stages(jobs, config), "plots": compile_plots(jobs)}
     return HEADER + yaml.safe_dump(doc, sort_keys=False, width=110, allow_unicode=True)
 

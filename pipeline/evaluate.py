@@ -13,7 +13,7 @@ votes; with ``evaluation.bl_similarity_tiebreak`` equal vote counts are ordered 
 similarity of those votes. Remaining ties follow ``evaluation.ties``, as for every model.
 One process may evaluate several models and tempi (``--model``/``--tempo`` lists; each tempo's
 renderings are loaded once): the dimension sweep's models, one model at every test tempo (Exp 3).
-Writes per evaluation a JSON (``--out``, or ``--out-dir/t<ρ>.json``):
+Writes per evaluation a JSON (``--out``, or ``--out-dir/rho-XXXX.json``, ρ x 1000):
 ``{"a2s": {...}, "s2a": {...}, "model", "split", "tempo", "n_passages"}``
 and, with ``--details``, one CSV row per passage (the experiments' input): piece, performance,
 system, ``audio_s`` (passage duration [s]), ``sheet_px`` (strip width [px]), ``rank_a2s``,

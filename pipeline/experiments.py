@@ -91,11 +91,6 @@ def dim_sweep_figure(df: pd.DataFrame, out: Path) -> None:
     plt.close(fig)
 
 
-def tempo_label(rho: float) -> str:
-    """Column / axis label of a tempo factor: ``ρ=0.5`` (half speed)."""
-    return rho_label(rho)
-
-
 def tempo_table(results: list[dict]) -> pd.DataFrame:
     """Rows: (direction, model) in input order; columns: MRR (with 95 % interval) at each tempo factor ρ
     (ascending: slowest first), then the chance MRR and n of the candidate pool (the same at every ρ)."""
@@ -108,8 +103,8 @@ def tempo_table(results: list[dict]) -> pd.DataFrame:
             row = {"direction": d.upper(), "model": DISPLAY.get(m, m)}
             for t in ratios:
                 r = by_key[(m, t)][d]
-                row.update({tempo_label(t): r["MRR"], f"{tempo_label(t)}_lo95": r["MRR_ci95"][0],
-                            f"{tempo_label(t)}_hi95": r["MRR_ci95"][1]})
+                row.update({rho_label(t): r["MRR"], f"{rho_label(t)}_lo95": r["MRR_ci95"][0],
+                            f"{rho_label(t)}_hi95": r["MRR_ci95"][1]})
             first = by_key[(m, ratios[0])][d]
             row.update({"chance_MRR": first["chance_MRR"], "n_queries": first["n_queries"]})
             rows.append(row)
