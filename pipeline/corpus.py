@@ -11,6 +11,7 @@ Two corpora share one interface (:func:`piece_index`):
 """
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import sys
@@ -150,3 +151,39 @@ def piece_index(params: dict) -> Index:
     for name, split in index.missing:
         print(f"[corpus] piece '{name}' ({split}) is not in the corpus: skipped", file=sys.stderr)
     return Index(unique, index.missing)
+
+
+def piece_batches(pieces: list[Piece], size: int) -> dict[str, list[Piece]]:
+    """The pieces grouped into data jobs (``python -m pipeline.piece --batch``): per split, in name
+    order, ``size`` at a time; ids ``<split>_000``, ``<split>_001``, ... A piece keeps its batch
+    unless pieces are added to or removed from its split before it."""
+    batches = {}
+    for split in SPLITS:
+        names = sorted((p for p in pieces if p.split == split), key=lambda p: p.name)
+        for i in range(0, len(names), size):
+            batches[f"{split}_{i // size:03d}"] = names[i:i + size]
+    return batches
+
+
+def batch_spec(piece: Piece) -> dict:
+    """A piece as one entry of ``python -m pipeline.piece --batch`` (see :class:`pipeline.piece.PieceSpec`)."""
+    return {"piece": piece.name, "split": piece.split, "main": piece.main,
+            **({"work": piece.work} if piece.work else {"source": piece.source})}
+
+
+def source_files(piece: Piece) -> list[Path]:
+    """The input files a piece is built from: its corpus folder, or its file in music21's corpus."""
+    if piece.work:
+        from music21 import corpus  # imported here: only the dataset stage asks for a work's file
+        return [Path(str(corpus.getWork(piece.work)))]
+    return sorted(f for f in Path(piece.source).rglob("*") if f.is_file())
+
+
+def source_digest(piece: Piece) -> str:
+    """SHA-256 over the names (relative to their folder) and bytes of :func:`source_files`."""
+    files = source_files(piece)
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(f.parent if piece.work else piece.source)).encode() + b"\0")
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()

@@ -3,8 +3,9 @@
 Writes ``OUT/<split>/{pieces,performances,passages,snippets}.csv`` (arrays stay per piece:
 ``data/pieces/<piece>/score/unrolled.png`` and ``.../audio/spec/<performance>.npy``; the
 tables give their paths relative to the project root), ``OUT/quarantine.csv`` (piece, split,
-stage, reason, detail), ``OUT/summary.json`` (counts per split and per quarantine reason) and
-``OUT/manifest.tsv``: size and SHA-256 of every file of the build (:mod:`pipeline.manifest`).
+stage, reason, detail), ``OUT/index.tsv`` (the piece index as built: split, data job, source and
+the SHA-256 of its files, outcome), ``OUT/summary.json`` (counts per split and per quarantine reason)
+and ``OUT/manifest.tsv``: size and SHA-256 of every file of the build (:mod:`pipeline.manifest`).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import manifest
-from pipeline.corpus import SPLITS, piece_index
+from pipeline.corpus import SPLITS, piece_batches, piece_index, source_digest
 from pipeline.params import add_params_argument, from_args
 from pipeline.stage import read_status, write_json
 
@@ -73,6 +74,21 @@ def summarize(out: dict, q: pd.DataFrame) -> dict:
     return summary
 
 
+INDEX_NAME = "index.tsv"
+
+
+def index_table(index, batch_pieces: int, quarantine: pd.DataFrame) -> pd.DataFrame:
+    """The piece index as built: piece, split, data job (batch), source (corpus folder or music21
+    work), main file, SHA-256 of the source files (:func:`pipeline.corpus.source_digest`) and the
+    outcome (``ok`` or the quarantining stage)."""
+    batch_of = {p.name: b for b, members in piece_batches(index.pieces, batch_pieces).items() for p in members}
+    stage_of = dict(zip(quarantine.piece, quarantine.stage))
+    return pd.DataFrame([{"piece": p.name, "split": p.split, "batch": batch_of[p.name],
+                          "source": f"music21:{p.work}" if p.work else p.source, "main": p.main,
+                          "source_sha256": source_digest(p), "outcome": stage_of.get(p.name, "ok")}
+                         for p in index.pieces])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pieces-root", type=Path, default=Path("data/pieces"))
@@ -87,6 +103,7 @@ def main(argv=None) -> int:
         for name, df in tabs.items():
             df.to_csv(args.out / split / f"{name}.csv", index=False)
     q.to_csv(args.out / "quarantine.csv", index=False)
+    index_table(index, params["corpus"]["batch_pieces"], q).to_csv(args.out / INDEX_NAME, sep="\t", index=False)
     summary = summarize(out, q)
     write_json(args.out / "summary.json", summary)
     roots = [args.pieces_root / p.name for p in index.pieces] + [args.out]

@@ -18,20 +18,21 @@ import argparse
 import shutil
 import struct
 import sys
+import tempfile
 import zlib
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pipeline.alignment import alignment_report, match_heads, midi_origin_shift, monotonic_violations
+from pipeline.csvtable import write_rows
 from pipeline.errors import PieceError
 from pipeline.layout import render_pages, system_boxes, system_strip
 from pipeline.midi import read_midi
 from pipeline.normalize import normalize_piece
 from pipeline.params import add_params_argument, from_args
-from pipeline.probe import parse_probe, run_lilypond
+from pipeline.probe import LilypondRun, parse_probe, run_lilypond
 from pipeline.stage import Timer, run_piece_stage, write_json
 
 
@@ -58,18 +59,28 @@ def save_png(path: Path, img: np.ndarray) -> None:
     path.write_bytes(png_bytes(np.ascontiguousarray(img, dtype=np.uint8)))
 
 
-def engrave_piece(src_folder: Path, main_rel: str, out: Path, cfg: dict, timer: Timer) -> dict:
+def engrave_piece(src_folder: Path, main_rel: str, out: Path, cfg: dict, timer: Timer, name: str = "score") -> dict:
     """Core of the stage (see module docstring). Raises :class:`PieceError` for a bad piece."""
+    main, norm = prepare_source(src_folder, main_rel, out, timer)
+    return engrave_prepared(main, norm, out, cfg, timer, name)
+
+
+def prepare_source(src_folder: Path, main_rel: str, out: Path, timer: Timer) -> tuple[Path, dict]:
+    """Normalise the source into ``out/source``: (main file, normalisation report)."""
     with timer.part("normalize"):
-        main, norm = normalize_piece(src_folder, main_rel, out / "source")
-    run = run_lilypond(main, timeout=cfg["lilypond_timeout_s"])
-    timer.add("lilypond", run.seconds)
-    (out / "lilypond.log").write_text(run.stderr)
-    try:
+        return normalize_piece(src_folder, main_rel, out / "source")
+
+
+def engrave_prepared(main: Path, norm: dict, out: Path, cfg: dict, timer: Timer, name: str,
+                     run: LilypondRun | None = None) -> dict:
+    """Analyse ``run`` (a normalised source's engraving from :func:`run_lilypond_batch`), or engrave
+    the source alone first (as ``<name>.ly``) when there is none."""
+    with tempfile.TemporaryDirectory(prefix="scorelink-lilypond-") as workdir:
+        if run is None:
+            run = run_lilypond(main, name, Path(workdir), timeout=cfg["lilypond_timeout_s"])
+        timer.add("lilypond", run.seconds)
+        (out / "lilypond.log").write_text(run.stderr)
         return _analyse(run, out, cfg, norm, timer)
-    finally:  # the PDF carries a creation date: keep only deterministic artifacts
-        for f in [run.pdf, *run.midi, main.parent / "scorelink_probe.ily"]:
-            f.unlink(missing_ok=True)
 
 
 def _analyse(run, out: Path, cfg: dict, norm: dict, timer: Timer) -> dict:
@@ -127,13 +138,17 @@ def _analyse(run, out: Path, cfg: dict, norm: dict, timer: Timer) -> dict:
                 "system": h.system, "moment": str(h.moment), "grace": str(h.grace), "pitch": h.pitch,
                 "x_page": x_page, "x": row["x0"] + x_page - round(box.left), "status": m["status"],
                 "onset_s": tempo.time(m["onset_tick"]) if m["onset_tick"] is not None else np.nan})
-        hd = pd.DataFrame(head_rows).sort_values(["system", "x", "pitch"], kind="stable").reset_index(drop=True)
-        onsets_by_sys = hd[hd.status == "matched"].groupby("system").onset_s.min()
+        head_rows.sort(key=lambda r: (r["system"], r["x"], r["pitch"]))    # stable: ties keep probe order
+        first_onset = {}
+        for r in head_rows:
+            if r["status"] == "matched":
+                first_onset[r["system"]] = min(first_onset.get(r["system"], np.inf), r["onset_s"])
         for r in sys_rows:  # a system that starts with rests begins at its first onset
-            r["first_onset_s"] = float(onsets_by_sys.get(r["system"], r["start_s"]))
-        plain = hd[(hd.grace == "0") & (hd.status != "unmatched")]
-        violations = monotonic_violations(plain.system.to_numpy(), plain.moment.map(lambda s: eval_frac(s)).to_numpy(),
-                                          plain.x.to_numpy())
+            r["first_onset_s"] = float(first_onset.get(r["system"], r["start_s"]))
+        plain = [r for r in head_rows if r["grace"] == "0" and r["status"] != "unmatched"]
+        violations = monotonic_violations(np.array([r["system"] for r in plain]),
+                                          np.array([eval_frac(r["moment"]) for r in plain]),
+                                          np.array([r["x"] for r in plain]))
         report = alignment_report(matches, notes, violations, [r["first_onset_s"] for r in sys_rows],
                                   cfg["min_noteheads_matched"], cfg["min_onsets_covered"])
 
@@ -141,8 +156,8 @@ def _analyse(run, out: Path, cfg: dict, norm: dict, timer: Timer) -> dict:
         for i, page in enumerate(pages):
             save_png(out / "pages" / f"{i + 1:02d}.png", page)
         save_png(out / "unrolled.png", unrolled)
-        pd.DataFrame(sys_rows).to_csv(out / "systems.csv", index=False, float_format="%.4f")
-        hd.to_csv(out / "noteheads.csv", index=False, float_format="%.4f")
+        write_rows(out / "systems.csv", sys_rows, float_format="%.4f")
+        write_rows(out / "noteheads.csv", head_rows, float_format="%.4f")
         write_json(out / "alignment.json", report)
     if not report["passed"]:
         raise PieceError("alignment report failed", "; ".join(report["failures"]))
@@ -169,7 +184,7 @@ def main(argv=None) -> int:
     if args.out.exists():
         shutil.rmtree(args.out)
     return run_piece_stage("engrave", args.piece, args.out,
-                           lambda t: engrave_piece(args.source, args.main, args.out, cfg, t), args.timings)
+                           lambda t: engrave_piece(args.source, args.main, args.out, cfg, t, args.piece), args.timings)
 
 
 if __name__ == "__main__":

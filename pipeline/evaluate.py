@@ -32,11 +32,11 @@ import pandas as pd
 import torch
 
 from pipeline.constants import FPS, rho_id, rho_label
-from pipeline.embedding import FeatureCache, embed_cached, load_passage_model
+from pipeline.embedding import FeatureCache, embed_cached, load_passage_model, sheet_keys
 from pipeline.metrics import cosine_distances, rank_counts, ranks, reciprocal_ranks, retrieval_metrics
 from pipeline.models import SnippetModel
 from pipeline.params import add_params_argument, from_args
-from pipeline.snippets import SplitBank, load_split, passage_batch
+from pipeline.snippets import SplitBank, load_split, passage_audio, passage_sheet
 from pipeline.stage import write_json
 from pipeline.training import load_model, pick_device, setup_torch
 
@@ -80,15 +80,25 @@ def vote_scores(votes: np.ndarray, similarity: np.ndarray, similarity_tiebreak: 
 
 @torch.no_grad()
 def baseline_scores(model: SnippetModel, bank: SplitBank, hops: tuple, n_candidates: int,
-                    similarity_tiebreak: bool = True, batch: int = 64) -> dict:
-    """(N, N) query x candidate scores both ways (:func:`vote_scores`: lower is better, like a distance)."""
-    sheets, audios, own_s, own_a = [], [], [], []
+                    similarity_tiebreak: bool = True, batch: int = 64, sheet_memo: dict | None = None) -> dict:
+    """(N, N) query x candidate scores both ways (:func:`vote_scores`: lower is better, like a distance).
+
+    ``sheet_memo``: a dict of this model's sheet snippet embeddings, reused by a bank of the same
+    systems (another tempo)."""
     rows = np.arange(len(bank.passages))
+    sheet_key = ("baseline", tuple(sheet_keys(bank, rows)), hops[0])
+    memo = {} if sheet_memo is None else sheet_memo
+    sheets, audios, own_s, own_a = [], [], [], []
     for i in range(0, len(rows), batch):
-        s, a, ns, na = passage_batch(bank, rows[i:i + batch], *hops)
-        sheets.append(model.embed_sheet(s)), audios.append(model.embed_audio(a))
-        own_s.append(np.repeat(rows[i:i + batch], ns.numpy())), own_a.append(np.repeat(rows[i:i + batch], na.numpy()))
-    s, a, own_s, own_a = torch.cat(sheets), torch.cat(audios), np.concatenate(own_s), np.concatenate(own_a)
+        chunk = rows[i:i + batch]
+        if sheet_key not in memo:
+            s, ns = passage_sheet(bank, chunk, hops[0])
+            sheets.append(model.embed_sheet(s)), own_s.append(np.repeat(chunk, ns.numpy()))
+        a, na = passage_audio(bank, chunk, hops[1])
+        audios.append(model.embed_audio(a)), own_a.append(np.repeat(chunk, na.numpy()))
+    if sheet_key not in memo:
+        memo[sheet_key] = torch.cat(sheets), np.concatenate(own_s)
+    (s, own_s), a, own_a = memo[sheet_key], torch.cat(audios), np.concatenate(own_a)
     n = len(rows)
     return {"a2s": vote_scores(*vote_tables(a, own_a, s, own_s, n, n_candidates), similarity_tiebreak),
             "s2a": vote_scores(*vote_tables(s, own_s, a, own_a, n, n_candidates), similarity_tiebreak)}
@@ -120,9 +130,11 @@ def load_bank(dataset: Path, split: str, tempo: float, device: torch.device) -> 
 
 
 def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: float, log=print,
-             details: Path | None = None, feature_store: Path | None = None, bank: SplitBank | None = None) -> dict:
+             details: Path | None = None, feature_store: Path | None = None, bank: SplitBank | None = None,
+             sheet_memo: dict | None = None) -> dict:
     """Metrics of one model on one split at one tempo; ``bank`` (from :func:`load_bank`) saves
-    reloading the split when one process evaluates several models or tempi."""
+    reloading the split when one process evaluates several models or tempi, ``sheet_memo`` (a dict
+    kept by the caller per model) computing the model's sheet side again at another tempo."""
     e, t = params["evaluation"], params["training"]
     device = pick_device(t["device"])
     setup_torch(params["seed"], t["threads"])
@@ -131,14 +143,15 @@ def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: f
     hops = (params["train_passage"]["sheet_hop_half_px"], params["train_passage"]["audio_hop_frames"])
     if art["meta"]["kind"] == "snippet":
         scores = baseline_scores(SnippetModel.from_artifact(art).to(device), bank, hops, e["n_candidates"],
-                                 e["bl_similarity_tiebreak"])
+                                 e["bl_similarity_tiebreak"], sheet_memo=sheet_memo)
         distance, name = None, "BL"
     else:
         model, meta = load_passage_model(model_path)
         hops = (meta["sheet_hop_half_px"], meta["audio_hop_frames"])
         # CNN outputs via the frozen-feature cache: models with frozen pretrained CNNs (FZ, every sweep
         # point) share them, so only the first of them computes the split's snippets
-        cache = FeatureCache(model.to(device), bank, hops, feature_store if meta["freeze_cnn"] else None, log)
+        cache = FeatureCache(model.to(device), bank, hops, feature_store if meta["freeze_cnn"] else None, log,
+                             sheet_memo)
         scores = passage_distances(*embed_cached(model, cache, np.arange(len(bank.passages))))
         cache.save()
         distance, name = scores["a2s"].diagonal().cpu().numpy(), meta["variant"]
@@ -196,11 +209,13 @@ def main(argv=None) -> int:
     log = lambda msg: print(f"[evaluate] {msg}", file=sys.stderr, flush=True)
     device = pick_device(params["training"]["device"])
     # several evaluations in one process: one start-up, each tempo's renderings loaded once
+    # and a model's sheet side computed once for all tempi (the score is the same at every ρ)
     banks = {t: load_bank(args.dataset, split, t, device) for t in dict.fromkeys(tempi)}
+    sheet_memos = {m: {} for m in args.model}
     for i, (model, tempo) in enumerate(runs):
         details = args.details[i] if args.details is not None else None
         write_json(outs[i], evaluate(params, model, args.dataset, split, tempo, log, details,
-                                     args.feature_cache, banks[tempo]))
+                                     args.feature_cache, banks[tempo], sheet_memos[model]))
     return 0
 
 

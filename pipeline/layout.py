@@ -16,9 +16,10 @@ import numpy as np
 from pipeline import constants as C
 from pipeline.errors import PieceError
 
-# PyMuPDF >= 1.26 imports its optional layout analysis at start-up (pymupdf.layout: ~0.3 s, a fifth
-# of a piece job's start-up); we only rasterise pages, so that import is declined
+# PyMuPDF >= 1.26 imports its optional layout analysis and pymupdf4llm (with onnxruntime) at start-up
+# (~0.4 s, a third of a piece job's start-up); we only rasterise pages, so those imports are declined
 sys.modules.setdefault("pymupdf.layout", None)
+sys.modules.setdefault("pymupdf4llm", None)
 import pymupdf  # noqa: E402, I001
 
 

@@ -5,7 +5,6 @@ import argparse
 import json
 from pathlib import Path
 
-import jsonschema
 import yaml
 
 from pipeline.errors import ConfigError
@@ -15,6 +14,8 @@ SCHEMA_FILE = Path(__file__).with_name("params.schema.yaml")
 
 def validate(params: dict, where: str = "params.yaml") -> dict:
     """Raise :class:`ConfigError` naming the offending key if ``params`` is invalid; return it."""
+    import jsonschema  # here, not at the top: a piece job (Snakemake validated its config) skips its 0.13 s import
+
     schema = yaml.safe_load(SCHEMA_FILE.read_text())
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(params), key=lambda e: list(e.path))
     if errors:

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pipeline import constants as C
+from pipeline.csvtable import read_csv, write_csv
 from pipeline.params import add_params_argument, from_args
 from pipeline.stage import Timer, read_status, run_piece_stage, upstream_failure
 
@@ -27,24 +27,34 @@ def onset_frames(seconds: np.ndarray, rho: float) -> np.ndarray:
     return np.ceil(np.asarray(seconds) / rho * C.FPS - 1e-6).astype(np.int64)
 
 
-def piece_passages(systems: pd.DataFrame, heads: pd.DataFrame, perfs: pd.DataFrame, dedupe: bool):
-    """(passages, snippets) DataFrames of one piece over all its performances."""
-    matched = heads[heads.status == "matched"].sort_values(["x", "pitch"], kind="stable")
+def _take(table: dict[str, np.ndarray], keep) -> dict[str, np.ndarray]:
+    return {k: v[keep] for k, v in table.items()}
+
+
+def piece_passages(systems: dict, heads: dict, perfs: dict, dedupe: bool) -> tuple[dict, dict]:
+    """(passages, snippets) tables ``{column: array}`` of one piece over all its performances; the
+    inputs are the columns of ``systems.csv``, ``noteheads.csv`` and ``performances.csv``."""
+    matched = _take(heads, heads["status"] == "matched")
+    matched = _take(matched, np.lexsort((matched["pitch"], matched["x"])))      # by x, then pitch (stable)
     passages, snippets = [], []
-    for perf in perfs.itertuples():
-        f0 = onset_frames(systems.first_onset_s.to_numpy(), perf.tempo_ratio)
-        f1 = np.append(f0[1:], perf.n_frames)
-        passages.append(pd.DataFrame({
-            "performance": perf.performance, "system": systems.system, "x0": systems.x0, "x1": systems.x1,
-            "f0": np.minimum(f0, perf.n_frames), "f1": f1}))
-        frames = onset_frames(matched.onset_s.to_numpy(), perf.tempo_ratio)
-        snip = pd.DataFrame({"performance": perf.performance, "system": matched.system.to_numpy(),
-                             "x": np.round(matched.x.to_numpy(), 2), "frame": frames, "pitch": matched.pitch.to_numpy()})
-        snip = snip[snip.frame < perf.n_frames]
+    for perf, rho, n_frames in zip(perfs["performance"], perfs["tempo_ratio"], perfs["n_frames"]):
+        f0 = onset_frames(systems["first_onset_s"], rho)
+        f1 = np.append(f0[1:], n_frames)
+        n = len(f0)
+        passages.append({"performance": np.full(n, perf, dtype=object), "system": systems["system"],
+                         "x0": systems["x0"], "x1": systems["x1"], "f0": np.minimum(f0, n_frames), "f1": f1})
+        frames = onset_frames(matched["onset_s"], rho)
+        snip = {"performance": np.full(len(frames), perf, dtype=object), "system": matched["system"],
+                "x": np.round(matched["x"], 2), "frame": frames, "pitch": matched["pitch"]}
+        snip = _take(snip, snip["frame"] < n_frames)
         if dedupe:
-            snip = snip.drop_duplicates("frame", keep="first")
-        snippets.append(snip.sort_values(["frame", "x"], kind="stable"))
-    return pd.concat(passages, ignore_index=True), pd.concat(snippets, ignore_index=True)
+            snip = _take(snip, np.sort(np.unique(snip["frame"], return_index=True)[1]))   # first of each frame
+        snippets.append(_take(snip, np.lexsort((snip["x"], snip["frame"]))))         # by frame, then x (stable)
+    return _concat(passages), _concat(snippets)
+
+
+def _concat(tables: list[dict]) -> dict:
+    return {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
 
 
 def passages_piece(score: Path, audio: Path, out: Path, cfg: dict, timer: Timer) -> dict:
@@ -53,11 +63,11 @@ def passages_piece(score: Path, audio: Path, out: Path, cfg: dict, timer: Timer)
         if not status["ok"]:
             raise upstream_failure(status)
     with timer.part("passages"):
-        passages, snippets = piece_passages(pd.read_csv(score / "systems.csv"), pd.read_csv(score / "noteheads.csv"),
-                                            pd.read_csv(audio / "performances.csv"), cfg["dedupe_onset_frames"])
-        passages.to_csv(out / "passages.csv", index=False)
-        snippets.to_csv(out / "snippets.csv", index=False)
-    return {"passages": len(passages), "snippets": len(snippets)}
+        passages, snippets = piece_passages(read_csv(score / "systems.csv"), read_csv(score / "noteheads.csv"),
+                                            read_csv(audio / "performances.csv"), cfg["dedupe_onset_frames"])
+        write_csv(out / "passages.csv", passages)
+        write_csv(out / "snippets.csv", snippets)
+    return {"passages": len(passages["system"]), "snippets": len(snippets["system"])}
 
 
 def main(argv=None) -> int:

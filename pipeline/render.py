@@ -23,11 +23,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
 from pipeline import constants as C
+from pipeline.csvtable import write_rows
 from pipeline.errors import ConfigError, PieceError
 from pipeline.midi import write_performance_midi
 from pipeline.params import add_params_argument, from_args
@@ -100,7 +100,7 @@ def render_piece(score_dir: Path, out: Path, piece: str, split: str, params: dic
                 np.save(out / "spec" / f"{pid}.npy", spec)
             rows.append({"performance": pid, "tempo_ratio": ratio, "soundfont": sf_name,
                          "n_frames": spec.shape[1], "duration_s": round(len(audio) / C.SAMPLE_RATE, 4)})
-    pd.DataFrame(rows).to_csv(out / "performances.csv", index=False)
+    write_rows(out / "performances.csv", rows)
     return {"performances": len(rows), "audio_s": round(sum(r["duration_s"] for r in rows), 4)}
 
 

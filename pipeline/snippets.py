@@ -188,25 +188,33 @@ def audio_starts(n_frames: int, hop: int) -> np.ndarray:
     return np.arange(0, max(n_frames, 1), hop)
 
 
+def passage_sheet(bank: SplitBank, rows: np.ndarray, sheet_hop_half: int):
+    """Sheet snippet sequences of passages ``rows``: (N_s, 1, 80, 90) and the lengths (B,)."""
+    t = bank.passages.iloc[rows]
+    cx, lo, hi = [], [], []
+    for px, x0, x1 in zip(t.px.to_numpy(), t.x0.to_numpy(), t.x1.to_numpy()):
+        gx0, gx1 = px + x0, px + x1
+        c = gx0 + sheet_starts(x1 - x0, sheet_hop_half)
+        cx.append(c), lo.append(np.full(len(c), gx0)), hi.append(np.full(len(c), gx1))
+    cat = lambda xs: torch.as_tensor(np.concatenate(xs))                    # noqa: E731
+    return cut_sheet(bank.sheet, cat(cx).double(), cat(lo), cat(hi)), torch.as_tensor([len(c) for c in cx])
+
+
+def passage_audio(bank: SplitBank, rows: np.ndarray, audio_hop: int):
+    """Audio snippet sequences of passages ``rows``: (N_a, 1, 92, 20) and the lengths (B,)."""
+    t = bank.passages.iloc[rows]
+    fs, flo, fhi = [], [], []
+    for pf, f0, f1 in zip(t.pf.to_numpy(), t.f0.to_numpy(), t.f1.to_numpy()):
+        gf0, gf1 = pf + f0, pf + f1
+        s = gf0 + audio_starts(f1 - f0, audio_hop)
+        fs.append(s), flo.append(np.full(len(s), gf0)), fhi.append(np.full(len(s), gf1))
+    cat = lambda xs: torch.as_tensor(np.concatenate(xs))                    # noqa: E731
+    return cut_spec(bank.spec, cat(fs), cat(flo), cat(fhi)), torch.as_tensor([len(s) for s in fs])
+
+
 def passage_batch(bank: SplitBank, rows: np.ndarray, sheet_hop_half: int, audio_hop: int):
     """Snippet sequences of passages ``rows``: sheet (N_s, 1, 80, 90), audio (N_a, 1, 92, 20) and
     the per-passage sequence lengths (B,) of each (sheet and audio lengths differ)."""
-    t = bank.passages.iloc[rows]
-    cx, lo, hi, n_s, fs, flo, fhi, n_a = [], [], [], [], [], [], [], []
-    for r in t.itertuples():
-        gx0, gx1 = r.px + r.x0, r.px + r.x1
-        c = gx0 + sheet_starts(r.x1 - r.x0, sheet_hop_half)
-        cx.append(c)
-        lo.append(np.full(len(c), gx0))
-        hi.append(np.full(len(c), gx1))
-        n_s.append(len(c))
-        gf0, gf1 = r.pf + r.f0, r.pf + r.f1
-        s = gf0 + audio_starts(r.f1 - r.f0, audio_hop)
-        fs.append(s)
-        flo.append(np.full(len(s), gf0))
-        fhi.append(np.full(len(s), gf1))
-        n_a.append(len(s))
-    cat = lambda xs: torch.as_tensor(np.concatenate(xs))
-    sheet = cut_sheet(bank.sheet, cat(cx).double(), cat(lo), cat(hi))
-    audio = cut_spec(bank.spec, cat(fs), cat(flo), cat(fhi))
-    return sheet, audio, torch.as_tensor(n_s), torch.as_tensor(n_a)
+    sheet, n_s = passage_sheet(bank, rows, sheet_hop_half)
+    audio, n_a = passage_audio(bank, rows, audio_hop)
+    return sheet, audio, n_s, n_a

@@ -21,7 +21,9 @@ def rule_blocks() -> dict[str, str]:
     """rule name -> its text, for every rule of the workflow."""
     blocks = {}
     for smk in [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]:
-        parts = re.split(r"^rule (\w+):\n", smk.read_text(), flags=re.M)
+        # `rule name:`, or a rule defined in a loop: `rule:` + `name: f"piece_{_batch}"` (one per batch)
+        text = re.sub(r"^( *)rule:\n\s+name:\n\s+f\"(\w+)_\{\w+\}\"\n", r"rule \2:\n", smk.read_text(), flags=re.M)
+        parts = re.split(r"^rule (\w+):\n", text, flags=re.M)
         blocks.update(zip(parts[1::2], parts[2::2]))
     return blocks
 
@@ -90,9 +92,10 @@ def test_workflow_through_slurm_equals_the_local_run(two_runs, tmp_path):
     assert submitted and set(submitted) <= set(jobs)           # the jobs really went through sbatch
     assert {jobs[j]["JobState"] for j in submitted} == {"COMPLETED"}
     per_rule = Counter(jobs[j]["Comment"] for j in submitted)
-    # the per-piece chains of the 7 test pieces are bundled into a single job
-    assert per_rule == {"rule_piece_alignment_figure_piece": 1, "rule_dataset": 1,
-                        "rule_train_snippet": 1}
+    # the data jobs (one per batch: train, valid and test pieces) and the alignment figures are bundled
+    # into a single job (group `piece`)
+    assert per_rule == {"rule_piece_alignment_figure_piece_test_000_piece_train_000_piece_valid_000": 1,
+                        "rule_dataset": 1, "rule_train_snippet": 1}
     # the GPU request reaches sbatch (--gpus=1) and the scheduler (gres) for the training job only
     calls = [line for line in log.splitlines() if line.startswith("sbatch call:")]
     assert [("--gpus=1" in c, "rule_train_snippet" in c) for c in calls].count((True, True)) == 1

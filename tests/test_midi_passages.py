@@ -58,7 +58,8 @@ def test_passage_spans_and_snippet_frames():
                           "onset_s": [0.0, 0.0, 1.0, 4.0, np.nan, 9.0]})
     # ρ = 2: twice as fast
     perfs = pd.DataFrame({"performance": ["p1", "p2"], "tempo_ratio": [1.0, 2.0], "n_frames": [200, 100]})
-    passages, snippets = piece_passages(systems, heads, perfs, dedupe=True)
+    columns = lambda df: {k: df[k].to_numpy() for k in df}                           # noqa: E731
+    passages, snippets = map(pd.DataFrame, piece_passages(columns(systems), columns(heads), columns(perfs), dedupe=True))
     p1 = passages[passages.performance == "p1"]
     assert p1.f0.tolist() == [0, 80, 164] and p1.f1.tolist() == [80, 164, 200]   # ceil(t * 20), last to the end
     p2 = passages[passages.performance == "p2"]

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import TEST_MUTOPIA, as_json
+from test_workflow import tree_digest
 
 from pipeline.corpus import piece_index
 
@@ -136,15 +137,36 @@ def test_upstream_quarantine_propagates(tmp_path, small_params):
 def test_piece_chain_equals_the_three_steps_and_stops_on_a_config_error(tmp_path, small_params):
     piece = next(p for p in piece_index(small_params).pieces if p.name == "TestC__Op1__minuet")
     args = ["--piece", piece.name, "--split", "train", "--source", piece.source, "--main", piece.main]
-    res = run_stage("piece", *args, "--out", tmp_path / "chain", "--timings-dir", tmp_path / "t",
+    res = run_stage("piece", *args, "--out-root", tmp_path / "chain", "--timings-dir", tmp_path / "t",
                     "--params-json", as_json(small_params))
     assert res.returncode == 0, res.stderr
     for step, stage in (("score", "engrave"), ("audio", "render"), ("passages", "passages")):
-        assert json.loads((tmp_path / "chain" / step / "status.json").read_text())["ok"], step
+        assert json.loads((tmp_path / "chain" / piece.name / step / "status.json").read_text())["ok"], step
         assert (tmp_path / "t" / stage / f"{piece.name}.json").is_file()
     # the same bytes as the steps run one by one
     out, _, _ = engrave(tmp_path / "steps", small_params, piece.name)
-    assert (out / "unrolled.png").read_bytes() == (tmp_path / "chain/score/unrolled.png").read_bytes()
+    assert (out / "unrolled.png").read_bytes() == (tmp_path / "chain" / piece.name / "score/unrolled.png").read_bytes()
     small_params["render"]["soundfonts"]["timgm6mb"]["file"] = "/nonexistent/piano.sf2"
-    res = run_stage("piece", *args, "--out", tmp_path / "bad", "--params-json", as_json(small_params))
+    res = run_stage("piece", *args, "--out-root", tmp_path / "bad", "--params-json", as_json(small_params))
     assert res.returncode == 2 and "configuration error" in res.stderr and "/nonexistent/piano.sf2" in res.stderr
+
+
+def test_a_batch_builds_every_piece_as_alone_with_bad_pieces_among_them(tmp_path, small_params):
+    from pipeline.corpus import batch_spec
+    pieces = [p for p in piece_index(small_params).pieces
+              if p.name in ("TestC__Op2__broken", "TestC__Op1__minuet", "TestC__Op2__silence", "TestC__Op1__rondo")]
+    assert len(pieces) == 4
+    res = run_stage("piece", "--batch", json.dumps([batch_spec(p) for p in pieces]), "--out-root", tmp_path / "batch",
+                    "--timings-dir", tmp_path / "t", "--params-json", as_json(small_params))
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.count("[engrave] piece TestC__Op2__broken quarantined: lilypond failed") == 1
+    for p in pieces:
+        alone = run_stage("piece", "--piece", p.name, "--split", p.split, "--source", p.source, "--main", p.main,
+                          "--out-root", tmp_path / "alone", "--params-json", as_json(small_params))
+        assert alone.returncode == 0, alone.stderr
+        a, b = (tree_digest(tmp_path / run / p.name) for run in ("batch", "alone"))
+        assert a.keys() == b.keys() and [f for f in a if a[f] != b[f]] == [], p.name    # logs included
+    ok = [json.loads((tmp_path / "batch" / p.name / "score/status.json").read_text())["ok"] for p in pieces]
+    assert ok == [p.name in ("TestC__Op1__minuet", "TestC__Op1__rondo") for p in pieces]
+    engraved = [json.loads((tmp_path / "t/engrave" / f"{p.name}.json").read_text()) for p in pieces]
+    assert all(t["lilypond"] > 0 for t in engraved if t["piece"] != "TestC__Op2__broken")   # the batch's, shared

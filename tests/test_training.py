@@ -155,3 +155,16 @@ def test_a_checkpoint_for_other_parameters_is_not_reused(project, params, tmp_pa
 def test_variant_needing_an_init_model_fails_clearly(project, params, tmp_path):
     with pytest.raises(ValueError, match="needs --init"):
         _train(params, "rnn_ft", tmp_path)
+
+
+def test_evaluation_at_every_tempo_computes_the_sheet_side_once_with_the_same_result(project, params):
+    from pipeline.evaluate import evaluate
+    quiet = lambda m: None                                                              # noqa: E731
+    tempi = params["render"]["test_tempo_ratios"]
+    for model in (Path("models/snippet/model.pt"), Path("models/passage/rnn_ft/model.pt")):
+        memo = {}
+        shared = [evaluate(params, model, Path("data/dataset"), "test", t, quiet, sheet_memo=memo) for t in tempi]
+        alone = [evaluate(params, model, Path("data/dataset"), "test", t, quiet) for t in tempi]
+        assert memo, model
+        for s, a in zip(shared, alone):
+            assert s["a2s"] == a["a2s"] and s["s2a"] == a["s2a"], model

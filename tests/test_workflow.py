@@ -22,6 +22,9 @@ def test_workflow_builds_dataset_and_quarantines_bad_pieces(two_runs):
     assert q.loc["TestC__Op2__silence", "reason"] == "no notes"
     assert q.loc["TestC__Op2__lost", "reason"] == "missing include"
     assert q.loc["TestC__Op9__ghost", "stage"] == "index"
+    index = pd.read_csv(wd / "data/dataset/index.tsv", sep="\t").set_index("piece")      # the index as built
+    assert index.loc["TestC__Op2__broken", "outcome"] == "engrave" and index.loc["TestC__Op1__rondo", "outcome"] == "ok"
+    assert index.loc["TestC__Op1__rondo", "batch"] == "test_000" and index.source_sha256.str.len().eq(64).all()
     passages = pd.read_csv(wd / "data/dataset/test/passages.csv")
     assert set(passages.performance) == {"rho-0500_sf_gmbank", "rho-1000_sf_gmbank"}
     train = pd.read_csv(wd / "data/dataset/train/performances.csv")
@@ -30,10 +33,11 @@ def test_workflow_builds_dataset_and_quarantines_bad_pieces(two_runs):
     assert valid.soundfont.tolist() == ["musescore"]                 # validation never hears the test soundfont
     assert sorted(p.name for p in (wd / "results/figures/alignment").glob("*.png")) == \
         ["TestC__Op1__gavotte.png", "TestC__Op1__rondo.png"]
-    log = (wd / "logs/piece/TestC__Op2__broken.log").read_text()
+    # one job per batch of a split's pieces (corpus.batch_pieces): the five train pieces share one
+    log = (wd / "logs/piece/train_000.log").read_text()
     assert log.count("[engrave] piece TestC__Op2__broken quarantined: lilypond failed") == 1
     assert "[render] piece TestC__Op2__broken quarantined: lilypond failed: (from stage engrave)" in log
-    assert (wd / "logs/benchmarks/piece/TestC__Op1__rondo.tsv").is_file()
+    assert sorted(f.stem for f in (wd / "logs/benchmarks/piece").glob("*.tsv")) == ["test_000", "train_000", "valid_000"]
     assert (wd / "logs/timings/render/TestC__Op1__rondo.json").is_file()          # per-step timings of the chain
 
 

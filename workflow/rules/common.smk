@@ -3,13 +3,12 @@ import itertools
 import json
 import os
 import re
-import shlex
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from pipeline.corpus import piece_index
+from pipeline.corpus import batch_spec, piece_batches, piece_index
 from pipeline.errors import ConfigError
 from pipeline.params import subset, validate as validate_params
 
@@ -23,14 +22,17 @@ except ConfigError as err:
     sys.exit(f"scorelink: {err}")
 
 PIECES = {p.name: p for p in INDEX.pieces}
+PIECE_BATCHES = piece_batches(INDEX.pieces, config["corpus"]["batch_pieces"])   # {batch id: [Piece]}
+PIECES_ROOT = "data/pieces"
+PIECE_STEPS = ("score", "audio", "passages")    # a piece's output folders (pipeline.piece.STEPS)
 # the pipeline package next to the Snakefile (relative when run from the project root)
 CODE_DIR = Path(os.path.relpath(Path(workflow.basedir) / "pipeline"))
 # Threads of a training job (torch CPU math, data loading next to a GPU). Snakemake lowers it to
 # --cores on a local run; on a cluster it is the job's --cpus-per-task (profiles/slurm can override).
 TRAINING_THREADS = 8
-# FT passage variants are independent jobs of the same size: on a local machine they run two at a time
-# with half the cores each, because torch on the CPU gains less than 2x from doubling its threads
-# (1.46x from 1 to 2 threads, README "The quick default"): together they finish sooner.
+# Pretrained passage variants (but the one computing the frozen features) are independent jobs of similar
+# size: on a local machine they run two at a time with half the cores each, because torch on the CPU
+# gains less than 2x from doubling its threads (1.46x from 1 to 2 threads, README "The quick default").
 try:
     LOCAL_CORES = workflow.cores if workflow.local_exec else None
 except WorkflowError:  # no --cores (e.g. a cluster profile without it)
@@ -88,28 +90,24 @@ def variant_from_scratch(wildcards):
     return config["passage_variants"][wildcards.variant]["init"] is None
 
 
-def variant_fine_tuned(wildcards):
-    """A pretrained variant whose CNNs train (FT): nothing it computes is shared with another job."""
-    v = config["passage_variants"][wildcards.variant]
-    return v["init"] is not None and not v["freeze_cnn"]
+def variant_computes_features(wildcards):
+    """The dimension sweep's variant: the first FZ job, which computes the frozen features the others reuse."""
+    return wildcards.variant == config["experiments"]["dim_sweep"]["variant"]
 
 
 def init_arg(wildcards, input):
     return f"--init {input.init}" if input.init else ""
 
 
-def piece_source(wildcards):
-    """Source files of a piece (so an edit reruns it): a corpus folder; none for a music21 work,
-    which the piece job converts from the installed music21 corpus."""
-    p = PIECES[wildcards.piece]
-    return {} if p.work else {"src": sorted(str(f) for f in Path(p.source).rglob("*") if f.is_file())}
+def batch_sources(pieces):
+    """Source files of a batch's pieces (so an edit reruns the batch): their corpus folders; none for
+    music21 works, which the job converts from the installed music21 corpus."""
+    return sorted(str(f) for p in pieces if not p.work for f in Path(p.source).rglob("*") if f.is_file())
 
 
-def source_args(wildcards):
-    """The piece CLI's source arguments."""
-    p = PIECES[wildcards.piece]
-    source = f"--music21-work {shlex.quote(p.work)}" if p.work else f"--source {shlex.quote(p.source)}"
-    return f"{source} --main {shlex.quote(p.main)}"
+def batch_json(pieces):
+    """The batch argument of ``python -m pipeline.piece``."""
+    return json.dumps([batch_spec(p) for p in pieces])
 
 
 def figure_pieces():

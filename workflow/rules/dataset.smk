@@ -3,11 +3,12 @@
 
 rule dataset:
     input:
-        passages=expand("data/pieces/{piece}/passages", piece=sorted(PIECES)),
+        passages=expand(f"{PIECES_ROOT}/{{piece}}/passages", piece=sorted(PIECES)),
         code=stage_code("dataset"),
     output:
         summary="data/dataset/summary.json",
         quarantine="data/dataset/quarantine.csv",
+        index="data/dataset/index.tsv",
         manifest="data/dataset/manifest.tsv",
         tables=expand("data/dataset/{split}/{table}.csv", split=["train", "valid", "test"],
                       table=["pieces", "performances", "passages", "snippets"]),

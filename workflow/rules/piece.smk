@@ -1,32 +1,36 @@
-# One piece's data chain in one job (python -m pipeline.piece): LilyPond source (a Mutopia folder, or
-# a music21 work converted in the job) -> normalised source,
-# page images, system boxes/time spans, aligned noteheads (score/) -> fluidsynth renderings
-# (ρ x soundfont) and 92-bin log spectrograms (audio/) -> passages and snippet pairs (passages/).
+# The data chain of a batch of pieces in one job (python -m pipeline.piece --batch): LilyPond sources
+# (a Mutopia folder, or a music21 work converted in the job) -> normalised source, page images, system
+# boxes/time spans, aligned noteheads (score/) -> fluidsynth renderings (ρ x soundfont) and 92-bin log
+# spectrograms (audio/) -> passages and snippet pairs (passages/), per piece in data/pieces/<piece>/.
+# One rule per batch (corpus.batch_pieces pieces of one split, pipeline.corpus.piece_batches): the
+# batch shares one Python and one LilyPond start-up. Each is named piece_<batch>, e.g. piece_train_000.
 
+for _batch, _members in PIECE_BATCHES.items():
 
-rule piece:
-    input:
-        unpack(piece_source),
-        code=stage_code("piece"),
-    output:
-        score=directory("data/pieces/{piece}/score"),
-        audio=directory("data/pieces/{piece}/audio"),
-        passages=directory("data/pieces/{piece}/passages"),
-    params:
-        split=lambda w: PIECES[w.piece].split,
-        source=source_args,
-        cfg=stage_params("seed", "engrave", "render", "passages"),
-    conda:
-        "../../environment.yml"
-    log:
-        "logs/piece/{piece}.log",
-    benchmark:
-        "logs/benchmarks/piece/{piece}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=40,
-    shell:
-        "python -m pipeline.piece --piece {wildcards.piece} --split {params.split} {params.source}"
-        " --out data/pieces/{wildcards.piece} --timings-dir logs/timings"
-        " --params-json {params.cfg:q} > {log} 2>&1"
+    rule:
+        name:
+            f"piece_{_batch}"
+        input:
+            src=batch_sources(_members),
+            code=stage_code("piece"),
+        output:
+            [directory(f"{PIECES_ROOT}/{p.name}/{step}") for p in _members for step in PIECE_STEPS],
+        params:
+            batch=batch_json(_members),
+            root=lambda w, output: Path(output[0]).parent.parent,  # data/pieces
+            cfg=stage_params("seed", "engrave", "render", "passages"),
+        conda:
+            "../../environment.yml"
+        log:
+            f"logs/piece/{_batch}.log",
+        benchmark:
+            f"logs/benchmarks/piece/{_batch}.tsv"
+        group:
+            "piece"  # bundled into fewer cluster jobs by the cluster profile (group-components); no effect locally
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10 + 5 * len(_members),
+        shell:
+            "python -m pipeline.piece --batch {params.batch:q} --out-root {params.root}"
+            " --timings-dir logs/timings --params-json {params.cfg:q} > {log} 2>&1"

@@ -71,13 +71,13 @@ rule train_passage:
         "logs/train/{variant}.log",
     benchmark:
         "logs/benchmarks/train/{variant}.tsv"
-    # Before the sweep points, which reuse the frozen features an FZ variant leaves in checkpoints/ (the
-    # sweep's own variant first). FT variants run two at a time (PASSAGE_THREADS); an FZ variant takes
-    # the whole machine, so that FZ variants run one after the other and the second reuses the first's
-    # features; a variant from scratch needs no snippet model: whole machine, last, so that it never
-    # holds a core the snippet pretraining waits for.
-    priority: lambda w: 4 if variant_from_scratch(w) else 6 if w.variant == config["experiments"]["dim_sweep"]["variant"] else 5
-    threads: lambda w: PASSAGE_THREADS if variant_fine_tuned(w) else TRAINING_THREADS
+    # Before the sweep points, which reuse the frozen features an FZ variant leaves in checkpoints/: the
+    # sweep's own variant first, with the whole machine, as it computes those features. Every other
+    # pretrained variant runs with PASSAGE_THREADS (two at a time locally): the FT variants, and the
+    # other FZ variant, which starts after it and reuses its features. A variant from scratch needs
+    # no snippet model: whole machine, last, so that it never holds a core the pretraining waits for.
+    priority: lambda w: 4 if variant_from_scratch(w) else 6 if variant_computes_features(w) else 5
+    threads: lambda w: TRAINING_THREADS if variant_from_scratch(w) or variant_computes_features(w) else PASSAGE_THREADS
     resources:
         mem_mb=16000,
         runtime=24 * 60,
