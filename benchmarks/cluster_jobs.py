@@ -21,6 +21,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_RULES = {"all", "data", "models", "evaluation", "experiments"}
+# groups declared in the rules themselves (rules defined in a loop, one per batch, cannot be listed in
+# the profile): rule name prefix -> group
+RULE_GROUPS = {"piece_": "piece"}
 
 
 def dry_run(profile: Path, configfiles: list[str], workdir: Path) -> str:
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     groups = yaml.safe_load((args.profile / "profile.yaml").read_text()).get("groups", {})
     configfiles = [str(Path(c).resolve()) for c in args.configfile]
     with tempfile.TemporaryDirectory() as tmp:
-        per_rule, per_group = count_jobs(dry_run(args.profile, configfiles, Path(tmp)), groups)
+        per_rule, per_group = count_jobs(dry_run(args.profile, configfiles, Path(tmp)), {**groups, **RULE_GROUPS})
+    groups |= {r: g for r in per_rule for prefix, g in RULE_GROUPS.items() if r.startswith(prefix)}
     jobs = {r: n for r, n in per_rule.items() if r not in TARGET_RULES}
     ungrouped = {r: n for r, n in jobs.items() if r not in groups}
     grouped = sum(n for r, n in jobs.items() if r in groups)
@@ -59,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'jobs without grouping':<34}{sum(jobs.values()):>6}")
     for group, n in sorted(per_group.items()):
         members = sorted(r for r in jobs if groups.get(r) == group)
-        print(f"  group {group:<26}{n:>6}  (bundling {sum(jobs[r] for r in members)} jobs of {', '.join(members)})")
+        names = sorted({next((f"{p}<batch>" for p in RULE_GROUPS if r.startswith(p)), r) for r in members})
+        print(f"  group {group:<26}{n:>6}  (bundling {sum(jobs[r] for r in members)} jobs of {', '.join(names)})")
     for rule, n in sorted(ungrouped.items()):
         print(f"  {rule:<32}{n:>6}")
     total = sum(per_group.values()) + sum(ungrouped.values())

@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         print(json.dumps({k: round(v, 2) for k, v in s.items()}, indent=1))
         return 0
     sys.path.insert(0, str(REPO))
-    from pipeline.corpus import piece_index
+    from pipeline.data.corpus import piece_index
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     if args.configfile:
         overlay = yaml.safe_load(Path(args.configfile).read_text())

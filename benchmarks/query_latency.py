@@ -24,12 +24,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.embedding import embed_passages, load_passage_model  # noqa: E402
-from pipeline.evaluate import vote_scores, vote_tables  # noqa: E402
-from pipeline.metrics import cosine_distances  # noqa: E402
-from pipeline.models import SnippetModel  # noqa: E402
-from pipeline.snippets import load_split, passage_batch  # noqa: E402
-from pipeline.training import load_model  # noqa: E402
+from pipeline.core.metrics import cosine_distances  # noqa: E402
+from pipeline.evaluation.evaluate import vote_scores, vote_tables  # noqa: E402
+from pipeline.models.embedding import embed_passages, load_passage_model  # noqa: E402
+from pipeline.models.networks import SnippetModel  # noqa: E402
+from pipeline.models.snippets import load_split, passage_batch  # noqa: E402
+from pipeline.models.training import load_model  # noqa: E402
 
 
 def timed(fn, n: int, device) -> np.ndarray:

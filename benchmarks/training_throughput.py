@@ -27,8 +27,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.models import PassageModel, SnippetModel, triplet_loss  # noqa: E402
-from pipeline.snippets import Augment, load_split, passage_batch, snippet_batch  # noqa: E402
+from pipeline.models.networks import PassageModel, SnippetModel, triplet_loss  # noqa: E402
+from pipeline.models.snippets import Augment, load_split, passage_batch, snippet_batch  # noqa: E402
 
 PAPER = {"snippet_pairs": 280 * 131_072, "passages": 180 * 16_384}
 

@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def base_params() -> dict:
     """The repository's params.yaml (validated)."""
-    from pipeline.params import load
+    from pipeline.core.params import load
     return load(REPO / "params.yaml")
 
 
@@ -76,7 +76,7 @@ def snakemake(workdir: Path, *extra: str):
 def two_runs(tmp_path_factory):
     """Two clean Snakemake runs of the tiny corpus: ``a`` builds everything (data + tiny models),
     ``b`` only the data (``data`` target)."""
-    from pipeline.params import load
+    from pipeline.core.params import load
     p = tiny_corpus_params(load(REPO / "params.yaml"))
     runs = []
     for name, target in (("a", []), ("b", ["data"])):

@@ -23,7 +23,7 @@ def mutopia_params(base_params):
 
 
 def test_every_msmd_name_resolves_and_splits_are_built(mutopia_params):
-    from pipeline.corpus import piece_index
+    from pipeline.data.corpus import piece_index
     idx = piece_index(mutopia_params)
     assert idx.missing == []
     assert Counter(p.split for p in idx.pieces) == {"train": 295, "test": 48, "valid": 30}
@@ -35,10 +35,10 @@ def test_every_msmd_name_resolves_and_splits_are_built(mutopia_params):
 
 @pytest.mark.parametrize("name", ["BachJS__BWV772__bach-invention-01", "SchumannR__O68__schumann-op68-14-petite-etude"])
 def test_real_pieces_engrave_and_align_exactly(tmp_path, mutopia_params, name):
-    from pipeline.corpus import piece_index
+    from pipeline.data.corpus import piece_index
     piece = next(p for p in piece_index(mutopia_params).pieces if p.name == name)
     out = tmp_path / "score"
-    res = subprocess.run([sys.executable, "-m", "pipeline.engrave", "--piece", name, "--source", piece.source,
+    res = subprocess.run([sys.executable, "-m", "pipeline.data.engrave", "--piece", name, "--source", piece.source,
                           "--main", piece.main, "--out", str(out), "--params-json", as_json(mutopia_params, "engrave")],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

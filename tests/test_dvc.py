@@ -32,7 +32,7 @@ def dvc_project(two_runs, tmp_path_factory):
     for name in ("workflow", "pipeline"):
         shutil.copytree(REPO / name, wd / name, ignore=shutil.ignore_patterns("__pycache__"))
     # the tiny project's own params (fewer sweep dimensions): its dvc.yaml compiled from its workflow
-    run(wd, sys.executable, "-m", "pipeline.dvcyaml")
+    run(wd, sys.executable, "-m", "pipeline.core.dvcyaml")
     run(wd, "git", "init", "-q")
     run(wd, "dvc", "init", "-q")
     run(wd, "git", "add", "-A")

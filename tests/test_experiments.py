@@ -66,8 +66,8 @@ def test_report_holds_every_table_and_figure(project, tmp_path):
 
 
 def test_experiment_params_are_checked(base_params):
-    from pipeline.errors import ConfigError
-    from pipeline.params import validate
+    from pipeline.core.errors import ConfigError
+    from pipeline.core.params import validate
     p = tiny_corpus_params(base_params)
     p["experiments"]["tempo"]["variants"] = ["rnn_xl"]
     with pytest.raises(ConfigError, match="experiments.tempo.variants: 'rnn_xl'"):

@@ -4,9 +4,9 @@ import mido
 import numpy as np
 import pandas as pd
 
-from pipeline.midi import TempoMap, read_midi, write_performance_midi
-from pipeline.passages import onset_frames, piece_passages
-from pipeline.render import performance_id, plan_performances
+from pipeline.data.midi import TempoMap, read_midi, write_performance_midi
+from pipeline.data.passages import onset_frames, piece_passages
+from pipeline.data.render import performance_id, plan_performances
 
 
 def _midi(path, tempo=1_000_000):

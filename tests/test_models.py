@@ -2,7 +2,7 @@ import numpy as np
 import torch
 from scipy.linalg import sqrtm
 
-from pipeline.models import AudioEncoder, CCALayer, cca_projections, sheet_encoder, triplet_loss
+from pipeline.models.networks import AudioEncoder, CCALayer, cca_projections, sheet_encoder, triplet_loss
 
 
 def test_encoder_shapes_and_flatten_sizes():
@@ -65,8 +65,8 @@ def test_masked_negatives_ignore_other_renderings_of_the_same_item():
 
 
 def test_loss_cca_and_distances_stay_float32_under_bf16_autocast():
-    from pipeline.metrics import cosine_distances
-    from pipeline.models import PassageModel, SnippetModel
+    from pipeline.core.metrics import cosine_distances
+    from pipeline.models.networks import PassageModel, SnippetModel
     torch.manual_seed(0)
     snip = SnippetModel(8).train()
     sheet, audio = torch.rand(16, 1, 80, 90), torch.rand(16, 1, 92, 20)
@@ -84,8 +84,8 @@ def test_loss_cca_and_distances_stay_float32_under_bf16_autocast():
 
 
 def test_optimizer_groups_scale_the_pretrained_cnns_only():
-    from pipeline.models import PassageModel
-    from pipeline.training import Schedule, optimizer_groups
+    from pipeline.models.networks import PassageModel
+    from pipeline.models.training import Schedule, optimizer_groups
     model = PassageModel(8, 16, 4)
     sched = Schedule(1, 1e-3, 1e-5, 0.0, 0.5, 1, 1e-6)
     groups = optimizer_groups(model, sched, slow=model.pretrained_cnn_parameters(), slow_lr_scale=0.1)

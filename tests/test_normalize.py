@@ -1,8 +1,8 @@
 import pytest
 
-from pipeline.errors import PieceError
-from pipeline.normalize import add_midi_to_printed_scores
-from pipeline.textscan import code_mask, find_blocks, iter_scores
+from pipeline.core.errors import PieceError
+from pipeline.data.normalize import add_midi_to_printed_scores
+from pipeline.data.textscan import code_mask, find_blocks, iter_scores
 
 
 def test_midi_only_score_removed_and_printed_score_gets_midi():
@@ -44,7 +44,7 @@ def test_no_score_block_is_a_piece_error():
 
 
 def test_commented_includes_and_lilypond_files_are_not_missing(tmp_path):
-    from pipeline.normalize import include_closure
+    from pipeline.data.normalize import include_closure
     (tmp_path / "a.ly").write_text('%\\include "property.ly"\n\\include "english.ly"\n\\include "b.ily"\n\\include "gone.ily"\n')
     (tmp_path / "b.ily").write_text("x = { c1 }\n")
     files, missing = include_closure(tmp_path / "a.ly")

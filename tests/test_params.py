@@ -2,8 +2,8 @@ import copy
 
 import pytest
 
-from pipeline.errors import ConfigError
-from pipeline.params import load, validate
+from pipeline.core.errors import ConfigError
+from pipeline.core.params import load, validate
 
 
 def test_repository_params_are_valid(base_params):
@@ -69,7 +69,7 @@ def test_unreadable_params_file(tmp_path):
 
 def test_paper_overlay_trains_every_variant_on_the_paper_schedule(base_params):
     """No quick-default override of a variant may survive into the paper-scale run."""
-    from pipeline.train_passage import passage_params
+    from pipeline.models.train_passage import passage_params
     p = _with_overlay(base_params, "paper.yaml")
     for variant in p["passage_variants"]:
         tp = passage_params(p, variant)

@@ -24,7 +24,7 @@ MACHINES = {
 SPEC_DIGEST = """
 import hashlib, sys, numpy as np
 sys.path.insert(0, {repo!r})
-from pipeline.spectrogram import log_spectrogram, frame_signal, log_filterbank
+from pipeline.data.spectrogram import log_spectrogram, frame_signal, log_filterbank
 x = (0.3 * np.random.default_rng(0).standard_normal(3 * 22050)).astype(np.float32)
 plain = np.log10(1 + np.abs(np.fft.rfft(frame_signal(x) * np.hanning(2048).astype(np.float32), axis=1)[:, :1024])
                  .astype(np.float32) @ log_filterbank().astype(np.float32))
@@ -45,7 +45,7 @@ def test_spectrogram_bytes_do_not_depend_on_the_cpu_kernels():
 
 
 def test_png_writer_round_trips_and_is_stable():
-    from pipeline.engrave import png_bytes
+    from pipeline.data.engrave import png_bytes
     img = (np.random.default_rng(1).random((41, 67)) * 255).astype(np.uint8)
     data = png_bytes(img)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
@@ -55,7 +55,7 @@ def test_png_writer_round_trips_and_is_stable():
 
 def test_music21_sources_are_identical_across_conversions(tmp_path):
     for run in ("a", "b"):
-        res = subprocess.run([sys.executable, "-m", "pipeline.corpus_music21", "--work", "bach/bwv16.6",
+        res = subprocess.run([sys.executable, "-m", "pipeline.data.corpus_music21", "--work", "bach/bwv16.6",
                               "--out", str(tmp_path / run)], capture_output=True, text=True, cwd=REPO)
         assert res.returncode == 0, res.stderr
     a, b = ((tmp_path / run / "bach__chorales__bwv16-6.ly").read_text() for run in ("a", "b"))
@@ -63,7 +63,7 @@ def test_music21_sources_are_identical_across_conversions(tmp_path):
 
 
 def test_manifest_compare_names_every_difference(tmp_path):
-    from pipeline import manifest
+    from pipeline.data import manifest
     (tmp_path / "d").mkdir()
     for name, text in (("a.csv", "1"), ("b.npy", "2"), (".snakemake_timestamp", "")):
         (tmp_path / "d" / name).write_text(text)
@@ -86,7 +86,7 @@ SAMPLE = ["schoenberg__opus19__movement2", "bach__chorales__bwv3-6", "bach__chor
 
 @pytest.mark.slow
 def test_default_corpus_sample_matches_the_committed_manifest(tmp_path, base_params):
-    from pipeline import manifest
+    from pipeline.data import manifest
     p = dict(base_params)
     p["corpus"] = {**base_params["corpus"], "pieces": SAMPLE}
     p["figures"] = {"n_pieces": 0}
@@ -101,8 +101,8 @@ def test_default_corpus_sample_matches_the_committed_manifest(tmp_path, base_par
 
 
 def test_reference_manifest_covers_the_default_corpus(base_params):
-    from pipeline import manifest
-    from pipeline.corpus import piece_index
+    from pipeline.data import manifest
+    from pipeline.data.corpus import piece_index
     ref = manifest.read(REFERENCE)
     pieces = {p.name for p in piece_index(base_params).pieces}
     assert set(ref.path[ref.path.str.startswith("data/pieces/")].str.split("/").str[2]) == pieces

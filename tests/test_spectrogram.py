@@ -1,7 +1,7 @@
 import numpy as np
 
-from pipeline import constants as C
-from pipeline.spectrogram import filter_center_frequencies, frame_signal, log_filterbank, log_frequencies, log_spectrogram
+from pipeline.core import constants as C
+from pipeline.data.spectrogram import filter_center_frequencies, frame_signal, log_filterbank, log_frequencies, log_spectrogram
 
 
 def test_filterbank_matches_msmd_madmom_chain():
@@ -32,7 +32,7 @@ def test_sine_peaks_in_its_band_and_is_log_scaled():
 
 
 def test_values_lie_on_the_quantum_grid_and_match_the_plain_formula():
-    from pipeline.spectrogram import QUANTUM, hann_window
+    from pipeline.data.spectrogram import QUANTUM, hann_window
     rng = np.random.default_rng(0)
     x = (0.3 * rng.standard_normal(C.SAMPLE_RATE)).astype(np.float32)
     spec = log_spectrogram(x)

@@ -9,7 +9,7 @@ import pytest
 from conftest import TEST_MUTOPIA, as_json
 from test_workflow import tree_digest
 
-from pipeline.corpus import piece_index
+from pipeline.data.corpus import piece_index
 
 FTP = TEST_MUTOPIA / "ftp"
 
@@ -21,7 +21,7 @@ def run_stage(module, *args):
 def engrave(tmp_path, params, name):
     piece = next(p for p in piece_index(params).pieces if p.name == name)
     out = tmp_path / name / "score"
-    res = run_stage("engrave", "--piece", name, "--source", piece.source, "--main", piece.main, "--out", out,
+    res = run_stage("data.engrave", "--piece", name, "--source", piece.source, "--main", piece.main, "--out", out,
                     "--params-json", as_json(params, "engrave"))
     assert res.returncode == 0, res.stderr
     return out, json.loads((out / "status.json").read_text()), res.stderr
@@ -70,7 +70,7 @@ def test_engrave_good_piece_exact_alignment(tmp_path, small_params):
 def test_engrave_midi_follows_printed_score(tmp_path, small_params):
     out, status, _ = engrave(tmp_path, small_params, "TestC__Op1__minuet")
     assert status["ok"] and status["midi_only_removed"] == 1   # the \unfoldRepeats MIDI score is dropped
-    from pipeline.midi import read_midi
+    from pipeline.data.midi import read_midi
     notes, _ = read_midi(out / "score.midi")
     heads = pd.read_csv(out / "noteheads.csv")
     assert len(notes) == (heads.status == "matched").sum()    # repeats as printed: one onset per notehead
@@ -92,7 +92,7 @@ def test_render_and_passages_real_fluidsynth(tmp_path, small_params):
     out, status, _ = engrave(tmp_path, small_params, "TestC__Op1__rondo")
     audio = tmp_path / "audio"
     for attempt in (audio, tmp_path / "audio2"):
-        res = run_stage("render", "--piece", "TestC__Op1__rondo", "--split", "test", "--score", out, "--out", attempt,
+        res = run_stage("data.render", "--piece", "TestC__Op1__rondo", "--split", "test", "--score", out, "--out", attempt,
                         "--params-json", as_json(small_params, "seed", "render"))
         assert res.returncode == 0, res.stderr
     perfs = pd.read_csv(audio / "performances.csv")
@@ -109,7 +109,7 @@ def test_render_and_passages_real_fluidsynth(tmp_path, small_params):
     frame = int(np.ceil(first * 20))
     assert s1[:, frame:frame + 3].sum() > 5 * s1[:, max(0, frame - 3):frame].sum() + 1e-3 or frame == 0
     pas = tmp_path / "passages"
-    res = run_stage("passages", "--piece", "p", "--score", out, "--audio", audio, "--out", pas,
+    res = run_stage("data.passages", "--piece", "p", "--score", out, "--audio", audio, "--out", pas,
                     "--params-json", as_json(small_params, "passages"))
     assert res.returncode == 0, res.stderr
     passages = pd.read_csv(pas / "passages.csv")
@@ -120,7 +120,7 @@ def test_render_and_passages_real_fluidsynth(tmp_path, small_params):
 def test_render_missing_soundfont_is_a_clear_error(tmp_path, small_params):
     out, _, _ = engrave(tmp_path, small_params, "TestC__Op1__minuet")
     small_params["render"]["soundfonts"]["sf_gmbank"]["file"] = "/nonexistent/piano.sf2"
-    res = run_stage("render", "--piece", "TestC__Op1__minuet", "--split", "test", "--score", out,
+    res = run_stage("data.render", "--piece", "TestC__Op1__minuet", "--split", "test", "--score", out,
                     "--out", tmp_path / "audio", "--params-json", as_json(small_params, "seed", "render"))
     assert res.returncode == 2
     assert "TestC__Op1__minuet" in res.stderr and "/nonexistent/piano.sf2" in res.stderr and "[render]" in res.stderr
@@ -128,7 +128,7 @@ def test_render_missing_soundfont_is_a_clear_error(tmp_path, small_params):
 
 def test_upstream_quarantine_propagates(tmp_path, small_params):
     out, _, _ = engrave(tmp_path, small_params, "TestC__Op2__trio")
-    res = run_stage("render", "--piece", "TestC__Op2__trio", "--split", "train", "--score", out,
+    res = run_stage("data.render", "--piece", "TestC__Op2__trio", "--split", "train", "--score", out,
                     "--out", tmp_path / "audio", "--params-json", as_json(small_params, "seed", "render"))
     status = json.loads((tmp_path / "audio" / "status.json").read_text())
     assert res.returncode == 0 and not status["ok"] and status["reason"] == "not a grand staff"
@@ -137,7 +137,7 @@ def test_upstream_quarantine_propagates(tmp_path, small_params):
 def test_piece_chain_equals_the_three_steps_and_stops_on_a_config_error(tmp_path, small_params):
     piece = next(p for p in piece_index(small_params).pieces if p.name == "TestC__Op1__minuet")
     args = ["--piece", piece.name, "--split", "train", "--source", piece.source, "--main", piece.main]
-    res = run_stage("piece", *args, "--out-root", tmp_path / "chain", "--timings-dir", tmp_path / "t",
+    res = run_stage("data.piece", *args, "--out-root", tmp_path / "chain", "--timings-dir", tmp_path / "t",
                     "--params-json", as_json(small_params))
     assert res.returncode == 0, res.stderr
     for step, stage in (("score", "engrave"), ("audio", "render"), ("passages", "passages")):
@@ -147,21 +147,21 @@ def test_piece_chain_equals_the_three_steps_and_stops_on_a_config_error(tmp_path
     out, _, _ = engrave(tmp_path / "steps", small_params, piece.name)
     assert (out / "unrolled.png").read_bytes() == (tmp_path / "chain" / piece.name / "score/unrolled.png").read_bytes()
     small_params["render"]["soundfonts"]["timgm6mb"]["file"] = "/nonexistent/piano.sf2"
-    res = run_stage("piece", *args, "--out-root", tmp_path / "bad", "--params-json", as_json(small_params))
+    res = run_stage("data.piece", *args, "--out-root", tmp_path / "bad", "--params-json", as_json(small_params))
     assert res.returncode == 2 and "configuration error" in res.stderr and "/nonexistent/piano.sf2" in res.stderr
 
 
 def test_a_batch_builds_every_piece_as_alone_with_bad_pieces_among_them(tmp_path, small_params):
-    from pipeline.corpus import batch_spec
+    from pipeline.data.corpus import batch_spec
     pieces = [p for p in piece_index(small_params).pieces
               if p.name in ("TestC__Op2__broken", "TestC__Op1__minuet", "TestC__Op2__silence", "TestC__Op1__rondo")]
     assert len(pieces) == 4
-    res = run_stage("piece", "--batch", json.dumps([batch_spec(p) for p in pieces]), "--out-root", tmp_path / "batch",
+    res = run_stage("data.piece", "--batch", json.dumps([batch_spec(p) for p in pieces]), "--out-root", tmp_path / "batch",
                     "--timings-dir", tmp_path / "t", "--params-json", as_json(small_params))
     assert res.returncode == 0, res.stderr
     assert res.stderr.count("[engrave] piece TestC__Op2__broken quarantined: lilypond failed") == 1
     for p in pieces:
-        alone = run_stage("piece", "--piece", p.name, "--split", p.split, "--source", p.source, "--main", p.main,
+        alone = run_stage("data.piece", "--piece", p.name, "--split", p.split, "--source", p.source, "--main", p.main,
                           "--out-root", tmp_path / "alone", "--params-json", as_json(small_params))
         assert alone.returncode == 0, alone.stderr
         a, b = (tree_digest(tmp_path / run / p.name) for run in ("batch", "alone"))

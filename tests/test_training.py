@@ -52,15 +52,15 @@ def test_workflow_evaluates_every_model_into_table2(project):
 
 
 def _train(params, variant, tmp, init=None, **overrides):
-    from pipeline.train_passage import train
+    from pipeline.models.train_passage import train
     p = copy.deepcopy(params)
     p["train_passage"].update(overrides)
     return train(p, variant, Path("data/dataset"), init, tmp / "out", tmp / "live", tmp / "ck.pt", log=lambda m: None)
 
 
 def _initial(params, variant, init=None):
-    from pipeline.train_passage import build_model
-    from pipeline.training import setup_torch
+    from pipeline.models.train_passage import build_model
+    from pipeline.models.training import setup_torch
     setup_torch(params["seed"], None)
     return build_model(params["train_passage"], params["passage_variants"][variant],
                        params["train_passage"]["emb_dim"], init).state_dict()
@@ -97,8 +97,8 @@ def test_frozen_cnn_keeps_weights_and_batchnorm_statistics(project, params, tmp_
 
 
 def test_cached_frozen_features_train_the_same_model(project, params, tmp_path):
-    from pipeline.embedding import FeatureCache, embed_cached, embed_passages, load_passage_model
-    from pipeline.snippets import load_split
+    from pipeline.models.embedding import FeatureCache, embed_cached, embed_passages, load_passage_model
+    from pipeline.models.snippets import load_split
     init = Path("models/snippet_cca/model.pt")
     for cache in (True, False):
         _train(params, "rnn_fz_cca", tmp_path / str(cache), init, cache_frozen_features=cache)
@@ -119,7 +119,7 @@ def test_cached_frozen_features_train_the_same_model(project, params, tmp_path):
 
 
 def _cli(project, params, out: Path, variant="rnn"):
-    return [sys.executable, "-m", "pipeline.train_passage", "--variant", variant, "--out", str(out / "model"),
+    return [sys.executable, "-m", "pipeline.models.train_passage", "--variant", variant, "--out", str(out / "model"),
             "--live", str(out / "live"), "--checkpoint", str(out / "ck.pt"), "--params-json", as_json(params)]
 
 
@@ -158,7 +158,7 @@ def test_variant_needing_an_init_model_fails_clearly(project, params, tmp_path):
 
 
 def test_evaluation_at_every_tempo_computes_the_sheet_side_once_with_the_same_result(project, params):
-    from pipeline.evaluate import evaluate
+    from pipeline.evaluation.evaluate import evaluate
     quiet = lambda m: None                                                              # noqa: E731
     tempi = params["render"]["test_tempo_ratios"]
     for model in (Path("models/snippet/model.pt"), Path("models/passage/rnn_ft/model.pt")):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from pipeline.corpus import batch_spec, piece_batches, piece_index
-from pipeline.errors import ConfigError
-from pipeline.params import subset, validate as validate_params
+from pipeline.data.corpus import batch_spec, piece_batches, piece_index
+from pipeline.core.errors import ConfigError
+from pipeline.core.params import subset, validate as validate_params
 
 # Jobs call `python -m pipeline.<stage>`: make that the interpreter running Snakemake (e.g. .venv).
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -24,7 +24,7 @@ except ConfigError as err:
 PIECES = {p.name: p for p in INDEX.pieces}
 PIECE_BATCHES = piece_batches(INDEX.pieces, config["corpus"]["batch_pieces"])   # {batch id: [Piece]}
 PIECES_ROOT = "data/pieces"
-PIECE_STEPS = ("score", "audio", "passages")    # a piece's output folders (pipeline.piece.STEPS)
+PIECE_STEPS = ("score", "audio", "passages")    # a piece's output folders (pipeline.data.piece.STEPS)
 # the pipeline package next to the Snakefile (relative when run from the project root)
 CODE_DIR = Path(os.path.relpath(Path(workflow.basedir) / "pipeline"))
 # Threads of a training job (torch CPU math, data loading next to a GPU). Snakemake lowers it to
@@ -48,18 +48,21 @@ wildcard_constraints:
 
 
 def stage_code(module):
-    """Source files of ``pipeline.<module>`` and every pipeline module it imports (transitively):
-    listed as rule inputs, so that editing the code of a stage reruns exactly that stage."""
+    """Source files of ``pipeline.<module>`` (e.g. ``data.piece``) and every pipeline module it imports
+    (transitively), with their packages' ``__init__.py``: listed as rule inputs, so that editing the code of
+    a stage reruns exactly that stage."""
     todo, files = [module], set()
     while todo:
-        path = CODE_DIR / f"{todo.pop()}.py"
+        name = todo.pop()
+        path = CODE_DIR.joinpath(*name.split(".")).with_suffix(".py")
         if path in files or not path.is_file():
             continue
-        files.add(path)
+        files |= {path, path.parent / "__init__.py", CODE_DIR / "__init__.py"}
         text = path.read_text()
-        todo += re.findall(r"^from pipeline\.(\w+) import", text, re.M)
-        todo += re.findall(r"^from pipeline import (\w+)", text, re.M)
-    extra = [CODE_DIR / "scorelink_probe.ily"] if CODE_DIR / "engrave.py" in files else []
+        for package, names in re.findall(r"^from pipeline\.([\w.]+) import ([\w ,]+)", text, re.M):
+            todo.append(package)                                  # from pipeline.core.params import load
+            todo += [f"{package}.{n.split(' as ')[0].strip()}" for n in names.split(",")]  # from pipeline.core import constants
+    extra = [CODE_DIR / "data" / "scorelink_probe.ily"] if CODE_DIR / "data" / "engrave.py" in files else []
     return sorted(str(f) for f in files | set(extra) if f.is_file())
 
 
@@ -71,7 +74,7 @@ EVAL_TABLES = expand("data/dataset/{split}/{table}.csv", split=[config["evaluati
 INIT_MODEL = {None: [], "snippet": "models/snippet/model.pt", "snippet_cca": "models/snippet_cca/model.pt"}
 EVAL_MODELS = {"bl": f"models/{config['evaluation']['baseline_model']}/model.pt",
                **{v: f"models/passage/{v}/model.pt" for v in config["passage_variants"]}}
-# what `python -m pipeline.evaluate` reads (BL's passage hops: those the passage models train with)
+# what `python -m pipeline.evaluation.evaluate` reads (BL's passage hops: those the passage models train with)
 EVALUATION_KEYS = ("seed", "training", "evaluation", "train_passage.sheet_hop_half_px", "train_passage.audio_hop_frames")
 
 
@@ -106,7 +109,7 @@ def batch_sources(pieces):
 
 
 def batch_json(pieces):
-    """The batch argument of ``python -m pipeline.piece``."""
+    """The batch argument of ``python -m pipeline.data.piece``."""
     return json.dumps([batch_spec(p) for p in pieces])
 
 

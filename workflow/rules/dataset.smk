@@ -4,7 +4,7 @@
 rule dataset:
     input:
         passages=expand(f"{PIECES_ROOT}/{{piece}}/passages", piece=sorted(PIECES)),
-        code=stage_code("dataset"),
+        code=stage_code("data.dataset"),
     output:
         summary="data/dataset/summary.json",
         quarantine="data/dataset/quarantine.csv",
@@ -23,13 +23,13 @@ rule dataset:
         mem_mb=4000,
         runtime=20,
     shell:
-        "python -m pipeline.dataset --out data/dataset --params-json {params.cfg:q} > {log} 2>&1"
+        "python -m pipeline.data.dataset --out data/dataset --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule alignment_figure:
     input:
         passages="data/pieces/{piece}/passages",
-        code=stage_code("figures"),
+        code=stage_code("data.figures"),
     output:
         report("results/figures/alignment/{piece}.png", caption="../report/alignment.rst",
                category="Data", subcategory="Alignment"),
@@ -43,7 +43,7 @@ rule alignment_figure:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m pipeline.figures --piece-root data/pieces/{wildcards.piece} --out {output:q} > {log} 2>&1"
+        "python -m pipeline.data.figures --piece-root data/pieces/{wildcards.piece} --out {output:q} > {log} 2>&1"
 
 
 rule data:

@@ -4,7 +4,7 @@ rule evaluate:
     input:
         model=lambda w: EVAL_MODELS[w.model],
         tables=EVAL_TABLES,
-        code=stage_code("evaluate"),
+        code=stage_code("evaluation.evaluate"),
     output:
         metrics="results/metrics/{model}.json",
         details="results/retrieval/{model}.csv",
@@ -21,14 +21,14 @@ rule evaluate:
         mem_mb=8000,
         runtime=60,
     shell:
-        "python -m pipeline.evaluate --model {input.model} --dataset data/dataset"
+        "python -m pipeline.evaluation.evaluate --model {input.model} --dataset data/dataset"
         " --out {output.metrics} --details {output.details} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule table2:
     input:
         metrics=expand("results/metrics/{model}.json", model=list(EVAL_MODELS)),
-        code=stage_code("tables"),
+        code=stage_code("evaluation.tables"),
     output:
         csv=report("results/tables/table2.csv", caption="../report/table2.rst", category="Results"),
         md="results/tables/table2.md",
@@ -41,7 +41,7 @@ rule table2:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m pipeline.tables {input.metrics} --out results/tables/table2 > {log} 2>&1"
+        "python -m pipeline.evaluation.tables {input.metrics} --out results/tables/table2 > {log} 2>&1"
 
 
 rule evaluation:

@@ -10,7 +10,7 @@ rule train_sweep:
     input:
         tables=DATASET_TABLES,
         init=INIT_MODEL[config["passage_variants"][SWEEP["variant"]]["init"]],
-        code=stage_code("train_passage"),
+        code=stage_code("models.train_passage"),
     output:
         model="models/sweep/d{dim}/model.pt",
         metrics="models/sweep/d{dim}/metrics.json",
@@ -31,7 +31,7 @@ rule train_sweep:
         mem_mb=16000,
         runtime=24 * 60,
     shell:
-        "python -m pipeline.train_passage --dim-sweep --variant {params.variant} --emb-dim {wildcards.dim}"
+        "python -m pipeline.models.train_passage --dim-sweep --variant {params.variant} --emb-dim {wildcards.dim}"
         " --dataset data/dataset {params.init} --out models/sweep/d{wildcards.dim} --live {output.live}"
         " --checkpoint checkpoints/sweep_d{wildcards.dim}.pt --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
@@ -41,7 +41,7 @@ rule evaluate_sweep:
     input:
         models=expand("models/sweep/d{dim}/model.pt", dim=SWEEP["emb_dims"]),
         tables=EVAL_TABLES,
-        code=stage_code("evaluate"),
+        code=stage_code("evaluation.evaluate"),
     output:
         expand("results/experiments/dim_sweep/d{dim}.json", dim=SWEEP["emb_dims"]),
     params:
@@ -57,14 +57,14 @@ rule evaluate_sweep:
         mem_mb=8000,
         runtime=60,
     shell:
-        "python -m pipeline.evaluate --model {input.models} --dataset data/dataset"
+        "python -m pipeline.evaluation.evaluate --model {input.models} --dataset data/dataset"
         " --out {output} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule dim_sweep:
     input:
         metrics=rules.evaluate_sweep.output,
-        code=stage_code("experiments"),
+        code=stage_code("evaluation.experiments"),
     output:
         csv=report("results/experiments/dim_sweep.csv", caption="../report/dim_sweep_table.rst", category="Experiments"),
         png=report("results/experiments/dim_sweep.png", caption="../report/dim_sweep.rst", category="Experiments"),
@@ -79,7 +79,7 @@ rule dim_sweep:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m pipeline.experiments dim-sweep {input.metrics} --out results/experiments/dim_sweep"
+        "python -m pipeline.evaluation.experiments dim-sweep {input.metrics} --out results/experiments/dim_sweep"
         " --params-json {params.cfg:q} > {log} 2>&1"
 
 
@@ -88,7 +88,7 @@ rule evaluate_tempo:
     input:
         model=lambda w: EVAL_MODELS[w.model],
         tables=EVAL_TABLES,
-        code=stage_code("evaluate"),
+        code=stage_code("evaluation.evaluate"),
     output:
         directory("results/experiments/tempo/{model}"),
     params:
@@ -104,14 +104,14 @@ rule evaluate_tempo:
         mem_mb=8000,
         runtime=60,
     shell:
-        "python -m pipeline.evaluate --model {input.model} --dataset data/dataset --tempo test-ratios"
+        "python -m pipeline.evaluation.evaluate --model {input.model} --dataset data/dataset --tempo test-ratios"
         " --out-dir {output} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule tempo_table:
     input:
         metrics=expand("results/experiments/tempo/{model}", model=TEMPO_MODELS),
-        code=stage_code("experiments"),
+        code=stage_code("evaluation.experiments"),
     output:
         csv=report("results/experiments/tempo.csv", caption="../report/tempo.rst", category="Experiments"),
         md="results/experiments/tempo.md",
@@ -126,14 +126,14 @@ rule tempo_table:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m pipeline.experiments tempo {input.metrics} --out results/experiments/tempo"
+        "python -m pipeline.evaluation.experiments tempo {input.metrics} --out results/experiments/tempo"
         " --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule distance_figure:
     input:
         details=f"results/retrieval/{EMBEDDING_MODEL}.csv",
-        code=stage_code("experiments"),
+        code=stage_code("evaluation.experiments"),
     output:
         png=report("results/experiments/distance_vs_duration.png", caption="../report/distance.rst",
                    category="Experiments"),
@@ -147,7 +147,7 @@ rule distance_figure:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m pipeline.experiments distance {input.details} --out results/experiments/distance_vs_duration"
+        "python -m pipeline.evaluation.experiments distance {input.details} --out results/experiments/distance_vs_duration"
         " > {log} 2>&1"
 
 
@@ -155,7 +155,7 @@ rule sanity_figure:
     input:
         details=f"results/retrieval/{EMBEDDING_MODEL}.csv",
         tables=EVAL_TABLES,
-        code=stage_code("sanity"),
+        code=stage_code("evaluation.sanity"),
     output:
         report("results/experiments/retrieval_examples.png", caption="../report/retrieval_examples.rst",
                category="Experiments"),
@@ -170,7 +170,7 @@ rule sanity_figure:
         mem_mb=4000,
         runtime=20,
     shell:
-        "python -m pipeline.sanity --details {input.details} --dataset data/dataset --out {output}"
+        "python -m pipeline.evaluation.sanity --details {input.details} --dataset data/dataset --out {output}"
         " --params-json {params.cfg:q} > {log} 2>&1"
 
 

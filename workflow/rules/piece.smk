@@ -1,8 +1,8 @@
-# The data chain of a batch of pieces in one job (python -m pipeline.piece --batch): LilyPond sources
+# The data chain of a batch of pieces in one job (python -m pipeline.data.piece --batch): LilyPond sources
 # (a Mutopia folder, or a music21 work converted in the job) -> normalised source, page images, system
 # boxes/time spans, aligned noteheads (score/) -> fluidsynth renderings (ρ x soundfont) and 92-bin log
 # spectrograms (audio/) -> passages and snippet pairs (passages/), per piece in data/pieces/<piece>/.
-# One rule per batch (corpus.batch_pieces pieces of one split, pipeline.corpus.piece_batches): the
+# One rule per batch (corpus.batch_pieces pieces of one split, pipeline.data.corpus.piece_batches): the
 # batch shares one Python and one LilyPond start-up. Each is named piece_<batch>, e.g. piece_train_000.
 
 for _batch, _members in PIECE_BATCHES.items():
@@ -12,7 +12,7 @@ for _batch, _members in PIECE_BATCHES.items():
             f"piece_{_batch}"
         input:
             src=batch_sources(_members),
-            code=stage_code("piece"),
+            code=stage_code("data.piece"),
         output:
             [directory(f"{PIECES_ROOT}/{p.name}/{step}") for p in _members for step in PIECE_STEPS],
         params:
@@ -32,5 +32,5 @@ for _batch, _members in PIECE_BATCHES.items():
             mem_mb=2000,
             runtime=10 + 5 * len(_members),
         shell:
-            "python -m pipeline.piece --batch {params.batch:q} --out-root {params.root}"
+            "python -m pipeline.data.piece --batch {params.batch:q} --out-root {params.root}"
             " --timings-dir logs/timings --params-json {params.cfg:q} > {log} 2>&1"

@@ -4,7 +4,7 @@
 rule train_snippet:
     input:
         tables=DATASET_TABLES,
-        code=stage_code("train_snippet"),
+        code=stage_code("models.train_snippet"),
     output:
         model="models/snippet/model.pt",
         metrics="models/snippet/metrics.json",
@@ -23,7 +23,7 @@ rule train_snippet:
         mem_mb=16000,
         runtime=24 * 60,
     shell:
-        "python -m pipeline.train_snippet --dataset data/dataset --out models/snippet --live {output.live}"
+        "python -m pipeline.models.train_snippet --dataset data/dataset --out models/snippet --live {output.live}"
         " --checkpoint checkpoints/snippet.pt --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
@@ -31,7 +31,7 @@ rule refine_cca:
     input:
         tables=DATASET_TABLES,
         snippet="models/snippet/model.pt",
-        code=stage_code("refine_cca"),
+        code=stage_code("models.refine_cca"),
     output:
         model="models/snippet_cca/model.pt",
         metrics="models/snippet_cca/metrics.json",
@@ -49,7 +49,7 @@ rule refine_cca:
         mem_mb=16000,
         runtime=60,
     shell:
-        "python -m pipeline.refine_cca --dataset data/dataset --snippet-model {input.snippet} --out models/snippet_cca"
+        "python -m pipeline.models.refine_cca --dataset data/dataset --snippet-model {input.snippet} --out models/snippet_cca"
         " --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
@@ -57,7 +57,7 @@ rule train_passage:
     input:
         tables=DATASET_TABLES,
         init=variant_init,
-        code=stage_code("train_passage"),
+        code=stage_code("models.train_passage"),
     output:
         model="models/passage/{variant}/model.pt",
         metrics="models/passage/{variant}/metrics.json",
@@ -82,7 +82,7 @@ rule train_passage:
         mem_mb=16000,
         runtime=24 * 60,
     shell:
-        "python -m pipeline.train_passage --variant {wildcards.variant} --dataset data/dataset {params.init}"
+        "python -m pipeline.models.train_passage --variant {wildcards.variant} --dataset data/dataset {params.init}"
         " --out models/passage/{wildcards.variant} --live {output.live}"
         " --checkpoint checkpoints/{wildcards.variant}.pt --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
@@ -90,7 +90,7 @@ rule train_passage:
 rule training_curves:
     input:
         live=["results/training/snippet"] + expand("results/training/{variant}", variant=sorted(config["passage_variants"])),
-        code=stage_code("experiments"),
+        code=stage_code("evaluation.experiments"),
     output:
         png=report("results/training/curves.png", caption="../report/training_curves.rst", category="Training"),
         csv="results/training/curves.csv",
@@ -103,7 +103,7 @@ rule training_curves:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m pipeline.experiments curves {input.live} --out results/training/curves > {log} 2>&1"
+        "python -m pipeline.evaluation.experiments curves {input.live} --out results/training/curves > {log} 2>&1"
 
 
 rule models:

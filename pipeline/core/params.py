@@ -1,0 +1,106 @@
+"""Load and validate ``params.yaml`` (JSON schema + checks a schema cannot express)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+from pipeline.core.errors import ConfigError
+
+SCHEMA_FILE = Path(__file__).with_name("params.schema.yaml")
+
+
+def validate(params: dict, where: str = "params.yaml") -> dict:
+    """Raise :class:`ConfigError` naming the offending key if ``params`` is invalid; return it."""
+    import jsonschema  # here, not at the top: a piece job (Snakemake validated its config) skips its 0.13 s import
+
+    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(params), key=lambda e: list(e.path))
+    if errors:
+        lines = [f"  {'.'.join(map(str, e.path)) or '<top>'}: {e.message}" for e in errors[:10]]
+        raise ConfigError(f"{where} is invalid:\n" + "\n".join(lines))
+    render = params["render"]
+    names = set(render["soundfonts"])
+    for key in render["train_soundfonts"] + [render["valid_soundfont"], render["test_soundfont"]]:
+        if key not in names:
+            raise ConfigError(f"{where}: render soundfont '{key}' is not defined under render.soundfonts")
+    if render["test_soundfont"] in render["train_soundfonts"]:
+        raise ConfigError(f"{where}: render.test_soundfont '{render['test_soundfont']}' is also a training soundfont")
+    if render["valid_soundfont"] == render["test_soundfont"]:
+        raise ConfigError(f"{where}: render.valid_soundfont must differ from render.test_soundfont "
+                          f"('{render['test_soundfont']}'): validation would tune on the test condition")
+    if 1.0 not in render["test_tempo_ratios"]:
+        raise ConfigError(f"{where}: render.test_tempo_ratios must include 1.0")
+    ev = params["evaluation"]
+    if ev["split"] == "test" and ev["tempo"] not in render["test_tempo_ratios"]:
+        raise ConfigError(f"{where}: evaluation.tempo {ev['tempo']} is not one of render.test_tempo_ratios "
+                          f"{render['test_tempo_ratios']}: the test split has no such rendering")
+    for name, v in params["passage_variants"].items():
+        if v["freeze_cnn"] and v["init"] is None:
+            raise ConfigError(f"{where}: passage_variants.{name}: freeze_cnn needs an init model (it would freeze random CNNs)")
+    variants, ex = set(params["passage_variants"]), params["experiments"]
+    checks = [("experiments.dim_sweep.variant", ex["dim_sweep"]["variant"], variants),
+              ("experiments.embedding_model", ex["embedding_model"], variants),
+              *(("experiments.tempo.variants", m, variants) for m in ex["tempo"]["variants"])]
+    for key, value, allowed in checks:
+        if value not in allowed:
+            raise ConfigError(f"{where}: {key}: '{value}' is not one of {sorted(allowed)}")
+    for name in sorted(set(render["train_soundfonts"] + [render["valid_soundfont"], render["test_soundfont"]])):
+        f = Path(render["soundfonts"][name]["file"])
+        if not f.is_file():
+            raise ConfigError(f"{where}: render.soundfonts.{name}.file: soundfont not found: {f} "
+                              "(install the Debian package or fix the path)")
+    return params
+
+
+def load(path: str | Path = "params.yaml") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"parameter file not found: {path}")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from e
+    if not isinstance(params, dict):
+        raise ConfigError(f"{path} must be a mapping")
+    return validate(params, str(path))
+
+
+def subset(params: dict, keys: list[str]) -> dict:
+    """The part of ``params`` under ``keys`` (dotted paths, e.g. ``passage_variants.rnn``), nested as in
+    ``params``: what a stage reads, and all that it may read."""
+    out: dict = {}
+    for key in keys:
+        *parents, leaf = key.split(".")
+        src, dst = params, out
+        for part in parents:
+            src, dst = src[part], dst.setdefault(part, {})
+        dst[leaf] = src[leaf]
+    return out
+
+
+def add_params_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    parser.add_argument("--params-keys", nargs="+", default=None,
+                        help="the keys of --params this stage reads (dotted paths); the rest is dropped")
+    parser.add_argument("--params-json", default=None,
+                        help="the keys a stage reads, as JSON (the Snakemake rules: the workflow validated the whole config)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads: overrides training.threads (a resource of the job, not a parameter)")
+
+
+def from_args(args: argparse.Namespace) -> dict:
+    """The parameters a stage CLI runs with: the same mapping from either executor. Snakemake passes the
+    keys a rule reads as ``--params-json`` (only they trigger a rerun); DVC passes the validated file and
+    the same keys (``--params params.yaml --params-keys ...``, the stage's ``params:``)."""
+    if args.params_json:
+        params = json.loads(args.params_json)
+    else:
+        params = load(args.params)
+        if args.params_keys:
+            params = subset(params, args.params_keys)
+    if args.threads is not None and "training" in params:
+        params = {**params, "training": {**params["training"], "threads": args.threads}}
+    return params

@@ -1,0 +1,125 @@
+"""Run LilyPond with the scorelink probe and parse what it reports (systems and noteheads)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from pipeline.core.errors import PieceError
+
+PROBE_FILE = Path(__file__).with_name("scorelink_probe.ily")
+_STAFF = re.compile(r"SCORELINK staff score=(\d+) sys=(-?\d+) start=(\S+) end=(\S+) x0=(\S+) x1=(\S+)")
+_HEAD = re.compile(r"SCORELINK head score=(\d+) sys=(-?\d+) when=(\S+) grace=(\S+) pitch=(-?\d+) x0=(\S+) x1=(\S+)")
+
+
+@dataclass(frozen=True)
+class StaffInfo:
+    score: int
+    system: int
+    start: Fraction     # [whole notes] moment of the system's first column
+    end: Fraction       # [whole notes] moment of the system's last column (= next system's start)
+    x0: float           # [staff spaces] left end of the staff lines, relative to the system
+    x1: float
+
+
+@dataclass(frozen=True)
+class HeadInfo:
+    score: int
+    system: int
+    moment: Fraction    # [whole notes] main moment of the notehead's column
+    grace: Fraction     # [whole notes] grace offset (negative for grace notes, else 0)
+    pitch: int          # MIDI pitch (-1 if unknown)
+    x0: float           # [staff spaces] horizontal extent relative to the system
+    x1: float
+
+
+def parse_probe(stderr: str) -> tuple[list[StaffInfo], list[HeadInfo]]:
+    staves = [StaffInfo(int(a), int(b), Fraction(c), Fraction(d), float(e), float(f))
+              for a, b, c, d, e, f in _STAFF.findall(stderr)]
+    heads = [HeadInfo(int(a), int(b), Fraction(c), Fraction(d), int(e), float(f), float(g))
+             for a, b, c, d, e, f, g in _HEAD.findall(stderr)]
+    return staves, heads
+
+
+@dataclass
+class LilypondRun:
+    pdf: Path
+    midi: list[Path]
+    stderr: str
+    seconds: float
+    n_errors: int
+
+
+LILYPOND = ["lilypond", "-dno-point-and-click", "--pdf"]
+LILYPOND_ENV = {"SOURCE_DATE_EPOCH": "0"}
+_PROCESSING = re.compile(r"^Processing `(.*)'$", re.M)
+_VERDICT = re.compile(r"^(Success: compilation successfully completed|fatal error: failed files: .*)\n?\Z", re.M)  # of the run
+
+
+def run_lilypond(main: Path, name: str, workdir: Path, timeout: float = 600) -> LilypondRun:
+    """Engrave one normalised main file (outputs ``workdir/<name>.pdf`` + MIDI); a failure (LilyPond's
+    exit status or no PDF) raises :class:`PieceError` with LilyPond's first error message."""
+    done = _run([main], [name], workdir, timeout)
+    if done is None:
+        raise PieceError("lilypond timeout", f"no result after {timeout:.0f} s")
+    (run,), returncode, stderr = done
+    if returncode == 0 and run.pdf.exists():
+        return run
+    errors = [ln for ln in stderr.splitlines() if "error:" in ln]
+    msg = errors[0] if errors else (stderr.strip().splitlines() or ["no output"])[-1]
+    raise PieceError("lilypond failed", _strip_paths(msg, main.parent, workdir))
+
+
+def run_lilypond_batch(mains: list[Path], names: list[str], workdir: Path, timeout: float = 600) -> list[LilypondRun | None]:
+    """Engrave several pieces in one LilyPond process: its start-up (≈ 3 s, most of a short piece's
+    engraving time) is paid once. Returns per main file its run, or ``None`` where the batch gave no
+    clean result (an error message, no PDF, a crash or a timeout of the batch): engrave those with
+    :func:`run_lilypond`, which judges that piece alone as LilyPond's exit status does."""
+    done = _run(mains, names, workdir, timeout)
+    if done is None:
+        return [None] * len(mains)
+    return [run if run.n_errors == 0 and run.pdf.exists() and run.stderr else None for run in done[0]]
+
+
+def _run(mains: list[Path], names: list[str], workdir: Path, timeout: float):
+    """(runs, exit status, stderr) of one LilyPond process on ``mains``, or ``None`` on a timeout.
+
+    Each main is engraved through a wrapper ``workdir/<name>.ly`` that includes it by absolute path
+    (its own includes resolve relative to its folder), so outputs never collide and a piece's log,
+    its part of LilyPond's output from ``Processing `<name>.ly'`` on, does not depend on its batch."""
+    probe = workdir / "scorelink_probe.ily"
+    probe.write_text(PROBE_FILE.read_text())
+    for name, main in zip(names, mains):
+        path = str(main.resolve()).replace("\\", "\\\\").replace('"', '\\"')
+        (workdir / f"{name}.ly").write_text(f'\\version "2.24.1"\n\\include "{path}"\n', encoding="utf-8")
+    cmd = [*LILYPOND, f"-dinclude-settings={probe.name}", *[f"{n}.ly" for n in names]]
+    t0 = time.perf_counter()
+    try:
+        res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, errors="replace",
+                             timeout=timeout * len(mains), env={**os.environ, **LILYPOND_ENV})
+    except subprocess.TimeoutExpired:
+        return None
+    share = (time.perf_counter() - t0) / len(mains)
+    marks = list(_PROCESSING.finditer(res.stderr))
+    logs = {m.group(1): _VERDICT.sub("", res.stderr[m.start():(marks[i + 1].start() if i + 1 < len(marks) else None)])
+            for i, m in enumerate(marks)}
+    runs = []
+    for name, main in zip(names, mains):
+        log = _strip_paths(logs.get(f"{name}.ly", ""), main.parent, workdir)
+        midi = sorted([*workdir.glob(f"{name}.midi"), *workdir.glob(f"{name}-*.midi")])
+        runs.append(LilypondRun(workdir / f"{name}.pdf", midi, log, share,
+                                sum("error:" in ln for ln in log.splitlines())))
+    return runs, res.returncode, res.stderr
+
+
+def _strip_paths(text: str, *folders: Path) -> str:
+    """``text`` without the folders' paths (absolute and as given), so that logs and messages do not
+    depend on where the project lives."""
+    for folder in folders:
+        for path in dict.fromkeys([str(Path(folder).resolve()), str(folder)]):
+            text = text.replace(path + "/", "").replace(path, ".")
+    return text

@@ -1,0 +1,1 @@
+"""Evaluation: retrieval of every model, the paper's experiments, tables and figures."""

@@ -1,0 +1,310 @@
+"""Snippet encoders, the differentiable CCA layer and the triplet loss (method.md §4–5).
+
+Shapes (batch first): sheet snippets (B, 1, 80, 90) = half-resolution 160 x 180 px;
+audio snippets (B, 1, 92, 20) = 92 bins x 20 frames (1 s). Both are transposed before the CNN,
+as in lcasr, so the flatten sizes are 800 (sheet) and 160 (audio).
+
+Precision: under ``training.amp`` (bfloat16 autocast) only the CNNs and GRUs run in bfloat16; the
+CCA layer and projections, the loss and every retrieval distance are computed in float32.
+The CNNs keep their weights channels-last: the same float32 math, 1.7x faster on a CPU
+(measured on 2 cores), and the layout GPUs prefer.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pipeline.core import constants as C
+
+CHANNELS = (24, 48, 96, 96)
+
+
+class TemporalBatchNorm(nn.Module):
+    """Per-frequency-bin normalisation of spectrogram snippets (B, 1, n_bins, T), no affine part."""
+
+    def __init__(self, n_bins: int):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(n_bins, affine=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(x.squeeze(1)).unsqueeze(1)
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels) if kind == "batch" else nn.GroupNorm(1, channels)
+
+
+class CNNEncoder(nn.Module):
+    """Four blocks of 2 x (Conv3x3 -> norm -> ELU) + MaxPool2, Conv1x1-32 + norm, flatten, Linear -> ``dim``.
+
+    ``norm``: "batch" (sheet path) or "group" (audio path: GroupNorm(1, C), layer-norm-like).
+    ``in_hw``: input (H, W) after the transpose, e.g. (90, 80) sheet or (20, 92) audio.
+    """
+
+    def __init__(self, in_hw: tuple[int, int], norm: str, dim: int = 32, channels=CHANNELS):
+        super().__init__()
+        layers, c_in = [], 1
+        for c in channels:
+            for _ in range(2):
+                layers += [nn.Conv2d(c_in, c, 3, padding=1), _norm(norm, c), nn.ELU()]
+                c_in = c
+            layers.append(nn.MaxPool2d(2))
+        layers += [nn.Conv2d(c_in, 32, 1), _norm(norm, 32)]
+        self.features = nn.Sequential(*layers)
+        h, w = in_hw
+        for _ in channels:
+            h, w = h // 2, w // 2
+        self.flat_size = 32 * h * w
+        self.fc = nn.Linear(self.flat_size, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.transpose(2, 3)                   # (B, 1, H, W) -> (B, 1, W, H), as lcasr
+        return self.fc(self.features(x).flatten(1))
+
+
+def sheet_encoder(dim: int = 32) -> CNNEncoder:
+    return CNNEncoder(C.SHEET_SNIPPET_HW[::-1], "batch", dim)
+
+
+class AudioEncoder(nn.Module):
+    def __init__(self, dim: int = 32, n_bins: int = C.N_BINS):
+        super().__init__()
+        self.tbn = TemporalBatchNorm(n_bins)
+        self.cnn = CNNEncoder((C.SPEC_CONTEXT_FRAMES, n_bins), "group", dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cnn(self.tbn(x))
+
+
+def _inv_sqrt(s: torch.Tensor) -> torch.Tensor:
+    d, a = torch.linalg.eigh(s)
+    return a @ torch.diag(d.clamp_min(1e-12).rsqrt()) @ a.T
+
+
+def cca_projections(h1: torch.Tensor, h2: torch.Tensor, r1=1e-3, r2=1e-3, r_t=1e-3):
+    """CCA of two views (m, d): returns (U, V, mean1, mean2); differentiable (eigh), as the CCA layer.
+
+    U, V (d, d) project centred views onto canonical directions sorted by decreasing correlation.
+    """
+    m = h1.shape[0]
+    mean1, mean2 = h1.mean(0), h2.mean(0)
+    h1b, h2b = (h1 - mean1).T, (h2 - mean2).T
+    eye = torch.eye(h1.shape[1], dtype=h1.dtype, device=h1.device)
+    s11 = h1b @ h1b.T / (m - 1) + r1 * eye
+    s22 = h2b @ h2b.T / (m - 1) + r2 * eye
+    s12 = h1b @ h2b.T / (m - 1)
+    s11si, s22si = _inv_sqrt(s11), _inv_sqrt(s22)
+    t = s11si @ s12 @ s22si
+    _, e = torch.linalg.eigh(t @ t.T + r_t * eye)
+    _, f = torch.linalg.eigh(t.T @ t + r_t * eye)
+    e, f = e.flip(1), f.flip(1)                 # eigh sorts ascending: largest correlation first
+    u, v = s11si @ e, s22si @ f
+    signs = torch.sign(torch.diagonal(u.T @ s12 @ v))
+    return u * signs, v, mean1, mean2
+
+
+class CCALayer(nn.Module):
+    """Projects two views onto their canonical directions (training: fitted on the batch; eval: stored).
+
+    Fixes lcasr's ``if False:`` (the layer never fitted) by fitting in training mode as ucasr does.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        for name, shape in (("U", (dim, dim)), ("V", (dim, dim)), ("mean1", (dim,)), ("mean2", (dim,))):
+            self.register_buffer(name, torch.zeros(shape))
+
+    def forward(self, h1: torch.Tensor, h2: torch.Tensor):
+        if self.training:
+            u, v, m1, m2 = cca_projections(h1, h2)
+            with torch.no_grad():
+                self.U.copy_(u), self.V.copy_(v), self.mean1.copy_(m1), self.mean2.copy_(m2)
+        else:
+            u, v, m1, m2 = self.U, self.V, self.mean1, self.mean2
+        return (h1 - m1) @ u, (h2 - m2) @ v
+
+    @torch.no_grad()
+    def refit(self, h1: torch.Tensor, h2: torch.Tensor, ridge: float = 0.0) -> None:
+        """CCA refinement: fit U, V and means once on many pre-CCA embedding pairs.
+
+        ``ridge``: extra regularisation of each view's covariance, as a fraction of its mean variance
+        (0 = the anchors' 1e-3 only). Without it CCA whitens every dimension alike, which amplifies
+        the weak dimensions of embeddings trained without the CCA layer."""
+        h1, h2 = h1.double(), h2.double()
+        r1, r2 = (1e-3 + ridge * float(h.var(0).mean()) for h in (h1, h2))
+        u, v, m1, m2 = cca_projections(h1, h2, r1, r2)
+        self.U.copy_(u.float()), self.V.copy_(v.float()), self.mean1.copy_(m1.float()), self.mean2.copy_(m2.float())
+
+
+def triplet_loss(sheet: torch.Tensor, audio: torch.Tensor, margin: float, symmetric: bool = False,
+                 groups: torch.Tensor | None = None) -> torch.Tensor:
+    """Hinge loss on cosine similarity with all in-batch negatives (lcasr: sheet anchors only), in float32.
+
+    ``sheet``, ``audio``: (B, d) L2-normalised embeddings of matching pairs (row i with row i).
+    ``groups`` (B,) int: rows with equal ids show the same item (another rendering of the same
+    system or notehead); they are true matches, so they are not used as each other's negatives
+    (``mask_other_renderings``; the anchors use every other row).
+    """
+    with torch.autocast(sheet.device.type, enabled=False):
+        sheet, audio = sheet.float(), audio.float()
+        sim = sheet @ audio.T
+        pos = sim.diag().unsqueeze(1)
+        if groups is None:
+            neg = ~torch.eye(len(sim), dtype=torch.bool, device=sim.device)
+        else:
+            groups = groups.to(sim.device)
+            neg = groups[:, None] != groups[None, :]
+        if not neg.any():
+            return (sim * 0.0).sum()          # a batch of one item: nothing to contrast (keeps the graph)
+        loss = F.relu(margin - (pos - sim))[neg].mean()
+        if symmetric:
+            loss = 0.5 * (loss + F.relu(margin - (pos.T - sim))[neg].mean())
+        return loss
+
+
+# --- whole models ---------------------------------------------------------------------------------
+
+def init_weights(module: nn.Module, scheme: str) -> None:
+    """Anchor initialisations of conv / linear layers: ``kaiming`` (lcasr's snippet baseline,
+    Kaiming-uniform with linear gain) or ``orthogonal`` (lcasr's passage model, zero biases).
+    Recurrent layers keep PyTorch's default initialisation, as in lcasr."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if scheme == "kaiming":
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="linear")
+            else:
+                nn.init.orthogonal_(m.weight)
+                nn.init.zeros_(m.bias)
+
+
+class SnippetModel(nn.Module):
+    """Snippet baseline (Dorfer et al. / lcasr ``CMSnippetEncoder``): two CNNs -> CCA -> L2 norm.
+
+    ``forward(sheet (B,1,80,90), audio (B,1,92,20))`` -> two (B, dim) unit-norm embeddings;
+    ``pre_cca=True`` returns the CNN outputs (B, dim) before the CCA layer (CCA refinement input).
+    """
+
+    def __init__(self, dim: int = 32, use_cca: bool = True):
+        super().__init__()
+        self.sheet_net, self.audio_net = sheet_encoder(dim), AudioEncoder(dim)
+        self.cca = CCALayer(dim) if use_cca else None
+        init_weights(self, "kaiming")
+        self.to(memory_format=torch.channels_last)      # after the init (orthogonal_ needs contiguous weights)
+
+    @classmethod
+    def from_artifact(cls, art: dict) -> "SnippetModel":
+        """Rebuild a trained snippet model from its artifact (``training.load_model``), in eval mode."""
+        model = cls(art["meta"]["emb_dim"], use_cca=art["meta"]["cca"])
+        model.load_state_dict(art["state_dict"])
+        return model.eval()
+
+    @torch.no_grad()
+    def embed_sheet(self, sheet: torch.Tensor) -> torch.Tensor:
+        """(B, dim) unit-norm sheet embeddings in eval mode (stored CCA projection)."""
+        x = self.sheet_net(sheet).float()
+        if self.cca is not None:
+            x = (x - self.cca.mean1) @ self.cca.U
+        return F.normalize(x, dim=1)
+
+    @torch.no_grad()
+    def embed_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        y = self.audio_net(audio).float()
+        if self.cca is not None:
+            y = (y - self.cca.mean2) @ self.cca.V
+        return F.normalize(y, dim=1)
+
+    def forward(self, sheet, audio, pre_cca: bool = False):
+        x, y = self.sheet_net(sheet), self.audio_net(audio)
+        if pre_cca:
+            return x, y
+        if self.cca is not None:
+            with torch.autocast(x.device.type, enabled=False):
+                x, y = self.cca(x.float(), y.float())
+        return F.normalize(x, dim=1), F.normalize(y, dim=1)
+
+
+class SequenceEncoder(nn.Module):
+    """One modality of the passage model (lcasr ``SequenceEncoder``): snippet CNN -> [frozen CCA
+    projection] -> GRU over the snippet sequence -> last hidden state -> Linear -> L2 norm."""
+
+    def __init__(self, cnn: nn.Module, snippet_dim: int, hidden: int, emb_dim: int):
+        super().__init__()
+        self.cnn = cnn
+        self.register_buffer("cca_u", torch.zeros(0))       # (d, d) when loaded from a CCA baseline
+        self.register_buffer("cca_mean", torch.zeros(0))
+        self.rnn = nn.GRU(snippet_dim, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, emb_dim)
+
+    def set_cca(self, u: torch.Tensor, mean: torch.Tensor) -> None:
+        self.cca_u, self.cca_mean = u.detach().clone(), mean.detach().clone()
+
+    def snippet_features(self, snippets: torch.Tensor) -> torch.Tensor:
+        """(N, 1, H, W) snippets -> (N, snippet_dim) GRU inputs: CNN, then the frozen CCA projection (float32)."""
+        return self.project(self.cnn(snippets))
+
+    def project(self, z: torch.Tensor) -> torch.Tensor:
+        """The frozen CCA projection of CNN outputs (N, snippet_dim), in float32; identity without one."""
+        if not self.cca_u.numel():
+            return z
+        with torch.autocast(z.device.type, enabled=False):
+            return (z.float() - self.cca_mean) @ self.cca_u
+
+    def forward(self, snippets: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``snippets`` (sum(lengths), 1, H, W) of B passages in order -> (B, emb_dim) unit-norm."""
+        return self.summarize(self.snippet_features(snippets), lengths)
+
+    def summarize(self, z: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(sum(lengths), snippet_dim) snippet features of B passages in order -> (B, emb_dim) unit-norm."""
+        seqs = torch.split(z, lengths.tolist())
+        packed = nn.utils.rnn.pack_sequence(seqs, enforce_sorted=False)
+        _, h = self.rnn(packed)                             # h: (1, B, hidden), restored to input order
+        return F.normalize(self.fc(h[0]), dim=1)
+
+
+class PassageModel(nn.Module):
+    """ISMIR 2023 recurrent passage model (lcasr ``CrossModalEncoder``): one SequenceEncoder per modality.
+
+    ``freeze_cnn``: FZ variants — the CNNs get no gradient and, unless ``frozen_bn_updates`` (the
+    anchor's leak, method.md §4.4), stay in eval mode so their BatchNorm statistics do not move.
+    """
+
+    def __init__(self, snippet_dim: int = 32, hidden: int = 128, emb_dim: int = 64,
+                 freeze_cnn: bool = False, frozen_bn_updates: bool = False):
+        super().__init__()
+        self.sheet = SequenceEncoder(sheet_encoder(snippet_dim), snippet_dim, hidden, emb_dim)
+        self.audio = SequenceEncoder(AudioEncoder(snippet_dim), snippet_dim, hidden, emb_dim)
+        for m in (self.sheet.cnn, self.audio.cnn, self.sheet.fc, self.audio.fc):
+            init_weights(m, "orthogonal")
+        self.to(memory_format=torch.channels_last)
+        self.freeze_cnn, self.frozen_bn_updates = freeze_cnn, frozen_bn_updates
+        if freeze_cnn:
+            for p in list(self.sheet.cnn.parameters()) + list(self.audio.cnn.parameters()):
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze_cnn and not self.frozen_bn_updates:
+            self.sheet.cnn.eval(), self.audio.cnn.eval()
+        return self
+
+    def load_snippet_model(self, state: dict) -> None:
+        """Initialise both CNNs (and, if the baseline has one, the frozen CCA projection) from a
+        :class:`SnippetModel` state dict (lcasr ``load_pretrained_model``)."""
+        for enc, prefix, u, mean in ((self.sheet, "sheet_net.", "cca.U", "cca.mean1"),
+                                     (self.audio, "audio_net.", "cca.V", "cca.mean2")):
+            enc.cnn.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            if u in state:
+                enc.set_cca(state[u], state[mean])
+
+    def forward(self, sheet, audio, n_sheet, n_audio):
+        return self.sheet(sheet, n_sheet), self.audio(audio, n_audio)
+
+    @property
+    def features_are_fixed(self) -> bool:
+        """True when the CNNs (+ CCA projection) are a fixed function of a snippet: frozen, in eval
+        mode. Their outputs can then be computed once per snippet and reused (:mod:`pipeline.models.train_passage`)."""
+        return self.freeze_cnn and not self.frozen_bn_updates
+
+    def pretrained_cnn_parameters(self) -> list:
+        return list(self.sheet.cnn.parameters()) + list(self.audio.cnn.parameters())
