@@ -168,3 +168,24 @@ def test_evaluation_at_every_tempo_computes_the_sheet_side_once_with_the_same_re
         assert memo, model
         for s, a in zip(shared, alone):
             assert s["a2s"] == a["a2s"] and s["s2a"] == a["s2a"], model
+
+
+def test_a_step_with_non_finite_gradients_is_skipped(tmp_path):
+    from pipeline.models.training import Schedule, fit
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    bad_step = {"n": 0}
+
+    def loss_fn(m, batch):
+        bad_step["n"] += 1
+        out = m(batch).pow(2).mean()
+        return out * float("nan") if bad_step["n"] == 2 else out          # the second step's gradient is NaN
+
+    sched = Schedule(epochs=1, lr=0.1, weight_decay=0.0, norm_bias_weight_decay=0.0, lr_factor=0.5, lr_patience=5, min_lr=0.0)
+    batches = lambda gen: [torch.randn(8, 4, generator=gen) for _ in range(3)]          # noqa: E731
+    logs = []
+    state = fit(model, sched=sched, seed=0, device=torch.device("cpu"), amp=False, batches=batches, loss_fn=loss_fn,
+                validate=lambda: {"MRR": 0.5, "MRR_ci95": [0.4, 0.6], "n": 2, "chance_MRR": 0.75},
+                checkpoint=tmp_path / "ck.pt", live_dir=tmp_path / "live", fp="x", log=logs.append)
+    assert all(torch.isfinite(v).all() for v in state["best_state"].values())
+    assert "1 step(s) with non-finite gradients skipped" in logs[-1]
