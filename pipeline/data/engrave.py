@@ -75,12 +75,13 @@ def engrave_prepared(main: Path, norm: dict, out: Path, cfg: dict, timer: Timer,
                      run: LilypondRun | None = None) -> dict:
     """Analyse ``run`` (a normalised source's engraving from :func:`run_lilypond_batch`), or engrave
     the source alone first (as ``<name>.ly``) when there is none."""
-    with tempfile.TemporaryDirectory(prefix="scorelink-lilypond-") as workdir:
-        if run is None:
-            run = run_lilypond(main, name, Path(workdir), timeout=cfg["lilypond_timeout_s"])
-        timer.add("lilypond", run.seconds)
-        (out / "lilypond.log").write_text(run.stderr)
-        return _analyse(run, out, cfg, norm, timer)
+    if run is None:
+        with tempfile.TemporaryDirectory(prefix="scorelink-lilypond-") as workdir:
+            return engrave_prepared(main, norm, out, cfg, timer, name,
+                                    run_lilypond(main, name, Path(workdir), timeout=cfg["lilypond_timeout_s"]))
+    timer.add("lilypond", run.seconds)
+    (out / "lilypond.log").write_text(run.stderr)
+    return _analyse(run, out, cfg, norm, timer)
 
 
 def _analyse(run, out: Path, cfg: dict, norm: dict, timer: Timer) -> dict:
