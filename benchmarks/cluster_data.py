@@ -1,14 +1,16 @@
 """The data part through SLURM against the same build run locally: wall times and their ratio.
 
-Builds the ``data`` target of the tiny test corpus (tests/data) twice in fresh folders: locally
+Builds the ``data`` target of the tiny test corpus (tests/data; ``--corpus default``: the default
+music21 corpus of params.yaml, 78 pieces) twice in fresh folders: locally
 (``--cores 2``) and through ``--executor slurm`` with ``profiles/slurm`` on the single-node test cluster
 of ``tests/slurm_cluster.py`` (started and stopped here; needs root and SLURM installed, as the
 cluster test). Prints both wall times, the ratio (goal <= 1.5) and the SLURM jobs submitted.
 
-    sudo .venv/bin/python benchmarks/cluster_data.py
+    sudo .venv/bin/python benchmarks/cluster_data.py [--corpus default] [--log SLURM_LOG]
 """
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
@@ -40,7 +42,13 @@ def build(workdir: Path, *extra: str) -> tuple[float, str]:
 
 
 def main() -> int:
-    params = tiny_corpus_params(load(REPO / "params.yaml"))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", choices=["tiny", "default"], default="tiny")
+    ap.add_argument("--log", type=Path, help="keep the SLURM run's Snakemake log here")
+    args = ap.parse_args()
+    params = load(REPO / "params.yaml")
+    if args.corpus == "tiny":
+        params = tiny_corpus_params(params)
     with tempfile.TemporaryDirectory(prefix="scorelink-cluster-data-") as tmp:
         tmp = Path(tmp)
         local, cluster = tmp / "local", tmp / "cluster"
@@ -51,8 +59,10 @@ def main() -> int:
         profile = cluster_test_profile(tmp / "profile")
         with SingleNodeSlurm(tmp / "slurm"):
             cluster_wall, log = build(cluster, "--workflow-profile", str(profile), "--verbose")
+    if args.log:
+        args.log.write_text(log)
     jobs = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
-    print(yaml.safe_dump({"local_wall_s": round(local_wall, 1), "slurm_wall_s": round(cluster_wall, 1),
+    print(yaml.safe_dump({"corpus": args.corpus, "local_wall_s": round(local_wall, 1), "slurm_wall_s": round(cluster_wall, 1),
                           "slurm_jobs": len(jobs), "ratio_slurm_over_local": round(cluster_wall / local_wall, 2),
                           "goal": "<= 1.5"}, sort_keys=False), end="")
     return 0

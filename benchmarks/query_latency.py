@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.core.metrics import cosine_distances  # noqa: E402
-from pipeline.evaluation.evaluate import vote_scores, vote_tables  # noqa: E402
+from pipeline.evaluation.voting import vote_scores, vote_tables  # noqa: E402
 from pipeline.models.embedding import embed_passages, load_passage_model  # noqa: E402
 from pipeline.models.networks import SnippetModel  # noqa: E402
 from pipeline.models.snippets import load_split, passage_batch  # noqa: E402

@@ -72,7 +72,7 @@ def _voting_case():
 
 
 def test_snippet_voting_on_a_constructed_case():
-    from pipeline.evaluation.evaluate import vote_scores, vote_tables
+    from pipeline.evaluation.voting import vote_scores, vote_tables
     votes, sim = vote_tables(*_voting_case(), n_passages=3, n_candidates=2)
     assert votes.tolist() == [[4, 0, 0], [0, 0, 2], [0, 0, 2]]
     # passage 0: 2 hits x 2 snippets, all its own -> rank 1; passage 1: its 2 votes go to passage 2, so it
@@ -84,7 +84,7 @@ def test_snippet_voting_on_a_constructed_case():
 
 
 def test_bl_similarity_tiebreak_orders_equal_votes_and_never_overturns_a_vote():
-    from pipeline.evaluation.evaluate import vote_scores
+    from pipeline.evaluation.voting import vote_scores
     votes = np.array([[3, 3, 4], [1, 1, 0], [0, 0, 0]])
     sim = np.array([[2.0, 2.9, 0.1], [0.5, 0.9, 0.0], [0.0, 0.0, 0.0]])
     s = vote_scores(votes, sim, similarity_tiebreak=True)

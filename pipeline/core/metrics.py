@@ -37,11 +37,15 @@ def cosine_distances(queries: torch.Tensor, candidates: torch.Tensor) -> torch.T
         return 1.0 - q @ c.T
 
 
-def rank_counts(distances: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def rank_counts(distances: torch.Tensor, match: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per query i of a (N, N) score matrix (lower = better): the number of candidates strictly better
-    than candidate i, and the number of *other* candidates tied with it."""
-    d = distances.double()
-    match = d.diagonal().unsqueeze(1)
+    than candidate i, and the number of *other* candidates tied with it. With ``match`` (N,), the
+    query's matching candidate is ``match[i]`` in a (N, C) matrix (e.g. pieces)."""
+    d = torch.as_tensor(distances).double()
+    if match is None:
+        match = d.diagonal().unsqueeze(1)
+    else:
+        match = d.gather(1, torch.as_tensor(np.asarray(match), dtype=torch.long, device=d.device)[:, None])
     better = (d < match).sum(1)
     tied = (d == match).sum(1) - 1
     return better.cpu().numpy().astype(np.int64), tied.cpu().numpy().astype(np.int64)

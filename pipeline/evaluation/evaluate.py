@@ -35,6 +35,7 @@ from pipeline.core.constants import FPS, rho_id, rho_label
 from pipeline.core.metrics import cosine_distances, rank_counts, ranks, reciprocal_ranks, retrieval_metrics
 from pipeline.core.params import add_params_argument, from_args
 from pipeline.core.stage import write_json
+from pipeline.evaluation.voting import vote_scores, vote_tables
 from pipeline.models.embedding import FeatureCache, embed_cached, load_passage_model, sheet_keys
 from pipeline.models.networks import SnippetModel
 from pipeline.models.snippets import SplitBank, load_split, passage_audio, passage_sheet
@@ -47,35 +48,6 @@ def passage_distances(sheet: torch.Tensor, audio: torch.Tensor) -> dict:
     """(N, N) query x candidate distances both ways from (N, d) passage embeddings (row i = passage i)."""
     a2s = cosine_distances(audio, sheet)
     return {"a2s": a2s, "s2a": a2s.T}
-
-
-def vote_tables(query_emb: torch.Tensor, query_owner: np.ndarray, db_emb: torch.Tensor, db_owner: np.ndarray,
-                n_passages: int, n_candidates: int) -> tuple[np.ndarray, np.ndarray]:
-    """Snippet voting: (N, N) votes and (N, N) summed similarity of those votes [query passage, candidate passage].
-
-    ``query_emb`` (Q, d) snippets of the query passages, ``query_owner`` (Q,) their passage index;
-    ``db_emb`` (D, d), ``db_owner`` (D,) the candidate snippets and passages. Each query snippet
-    votes once for the passage of each of its ``n_candidates`` nearest database snippets.
-    """
-    k = min(n_candidates, len(db_emb))
-    dist, nearest = cosine_distances(query_emb, db_emb).topk(k, dim=1, largest=False)
-    rows, cols = np.repeat(query_owner, k), db_owner[nearest.cpu().numpy()].ravel()
-    votes = np.zeros((n_passages, n_passages), np.int64)
-    similarity = np.zeros((n_passages, n_passages), np.float64)
-    np.add.at(votes, (rows, cols), 1)
-    np.add.at(similarity, (rows, cols), 1.0 - dist.double().cpu().numpy().ravel())
-    return votes, similarity
-
-
-def vote_scores(votes: np.ndarray, similarity: np.ndarray, similarity_tiebreak: bool = True) -> torch.Tensor:
-    """Distance-like (N, N) scores from :func:`vote_tables` (lower = better): minus the votes, and with
-    ``similarity_tiebreak`` the summed similarity as a second key. It is scaled into (-0.5, 0.5) by
-    the query's total number of votes, so it orders equal vote counts and never overturns a vote."""
-    scores = votes.astype(np.float64)
-    if similarity_tiebreak:
-        total = votes.sum(1, keepdims=True)
-        scores = scores + 0.5 * similarity / (total + 1)
-    return -torch.from_numpy(scores)
 
 
 @torch.no_grad()

@@ -45,6 +45,7 @@ wildcard_constraints:
     variant="|".join(sorted(map(re.escape, config["passage_variants"]))),
     model="bl|" + "|".join(sorted(map(re.escape, config["passage_variants"]))),
     dim=r"\d+",
+    snippet_model="snippet|snippet_cca",
 
 
 def stage_code(module):
@@ -121,4 +122,5 @@ def figure_pieces():
 
 
 def all_targets():
-    return [*rules.data.input, *rules.models.input, *rules.evaluation.input, *rules.experiments.input]
+    return [*rules.data.input, *rules.models.input, *rules.evaluation.input, *rules.experiments.input,
+            *rules.piece_id.output]

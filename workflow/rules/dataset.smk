@@ -2,6 +2,9 @@
 
 
 rule dataset:
+    # On a cluster it runs where Snakemake runs: a few seconds of table-writing and hashing, not worth a
+    # SLURM job whose submission and status polling take longer than the work
+    localrule: True
     input:
         passages=expand(f"{PIECES_ROOT}/{{piece}}/passages", piece=sorted(PIECES)),
         code=stage_code("data.dataset"),

@@ -1,0 +1,163 @@
+"""Dynamic time warping of embedding sequences (piece identification, Carvalho & Widmer 2021).
+
+Exact DTW and subsequence DTW on a cosine cost, in NumPy, vectorised over the pieces of a database
+(one pass over the query's rows; no compiled extension).
+
+Conventions (the 2021 paper does not state them; these are the choices recorded in the README):
+
+* cost of a query window ``q`` against a database window ``d``: ``1 - cos(q, d)`` in [0, 2];
+* steps (1, 0), (0, 1), (1, 1) with weights 1, 1, 2 (dtw-python's ``symmetric2``, Müller's
+  FMP default with diagonal weight 2): every path from (0, s) to (N - 1, e) has weight sum
+  ``N + (e - s)``, so dividing by it compares paths of different shapes fairly;
+* DTW (whole query against a whole piece): accumulated cost / (N + M), dtw-python's normalisation;
+* subsequence DTW (the query may start and end anywhere in a piece, never across pieces): for each
+  end column ``e`` the cheapest path's cost divided by ``N + (e - s + 1)``, ``s`` its start column;
+  a piece's score is the best (lowest) value over its columns.
+
+The horizontal steps inside a row, ``D[j] = min(X[j], D[j - 1] + c[j])``, are computed at once as
+``D[j] = S[j] + min_{k <= j}(X[k] - S[k])`` with ``S = cumsum(c)`` (float64).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+W_VERTICAL, W_HORIZONTAL, W_DIAGONAL = 1.0, 1.0, 2.0
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` (n, d) scaled to unit length (float64); zero rows stay zero."""
+    x = np.asarray(x, np.float64)
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(n > 0, n, 1.0)
+
+
+def cosine_cost(q: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """(N, M) cost ``1 - cos`` between query windows ``q`` (N, dim) and database windows ``d`` (M, dim)."""
+    return 1.0 - unit_rows(q) @ unit_rows(d).T
+
+
+@dataclass
+class PaddedDatabase:
+    """Database pieces' window embeddings side by side: ``emb`` (P, M_max, dim) unit rows, zero padding;
+    ``lengths`` (P,) windows per piece; ``names`` the pieces' ids."""
+    emb: np.ndarray
+    lengths: np.ndarray
+    names: list
+
+    @classmethod
+    def build(cls, sequences: dict) -> "PaddedDatabase":
+        """From ``{piece: (M_p, dim) array}`` (every M_p >= 1)."""
+        names = sorted(sequences)
+        lengths = np.array([len(sequences[n]) for n in names])
+        dim = sequences[names[0]].shape[1]
+        emb = np.zeros((len(names), int(lengths.max()), dim))
+        for p, n in enumerate(names):
+            emb[p, :lengths[p]] = unit_rows(sequences[n])
+        return cls(emb, lengths, names)
+
+    def valid(self) -> np.ndarray:
+        """(P, M_max) bool: columns that hold a window."""
+        return np.arange(self.emb.shape[1])[None, :] < self.lengths[:, None]
+
+    def cost_row(self, q_row: np.ndarray) -> np.ndarray:
+        """(P, M_max) cost of one unit query window against every database window (+inf in the padding)."""
+        c = 1.0 - self.emb @ q_row
+        return np.where(self.valid(), c, np.inf)
+
+
+def _row_scan(x: np.ndarray, c: np.ndarray, starts: np.ndarray | None = None):
+    """``D[..., j] = min(x[..., j], D[..., j - 1] + W_HORIZONTAL * c[..., j])`` along the last axis.
+
+    With ``starts`` (the start column of each ``x`` entry's path) also returns the start column of
+    each ``D`` entry's path (where a horizontal run begins, its ``x`` entry's start)."""
+    s = np.cumsum(W_HORIZONTAL * c, axis=-1)
+    with np.errstate(invalid="ignore"):             # inf - inf in the padding: NaN there only
+        v = x - s
+    running = np.minimum.accumulate(v, axis=-1)
+    d = s + running
+    if starts is None:
+        return d
+    idx = np.broadcast_to(np.arange(x.shape[-1]), x.shape)
+    with np.errstate(invalid="ignore"):
+        own = v <= running                          # x[j] itself is the cheapest way into column j
+    origin = np.maximum.accumulate(np.where(own, idx, 0), axis=-1)
+    return d, np.take_along_axis(starts, origin, axis=-1)
+
+
+def _step_in(prev: np.ndarray, c: np.ndarray, prev_starts: np.ndarray | None = None):
+    """Best way into each cell of a row from the row above: vertical (same column) or diagonal."""
+    vert = prev + W_VERTICAL * c
+    diag = np.full_like(c, np.inf)
+    diag[..., 1:] = prev[..., :-1] + W_DIAGONAL * c[..., 1:]
+    take_diag = diag < vert
+    x = np.where(take_diag, diag, vert)
+    if prev_starts is None:
+        return x, None
+    ds = np.zeros_like(prev_starts)
+    ds[..., 1:] = prev_starts[..., :-1]
+    return x, np.where(take_diag, ds, prev_starts)
+
+
+def dtw_costs(query: np.ndarray, db: PaddedDatabase) -> np.ndarray:
+    """(P,) normalised DTW cost of the whole ``query`` (N, dim) against each whole database piece."""
+    q = unit_rows(query)
+    d = np.cumsum(W_HORIZONTAL * db.cost_row(q[0]), axis=-1)    # row 0: from (0, 0) by horizontal steps
+    for i in range(1, len(q)):
+        c = db.cost_row(q[i])
+        x, _ = _step_in(d, c)
+        d = _row_scan(x, c)
+    end = d[np.arange(len(db.names)), db.lengths - 1]
+    return end / (len(q) + db.lengths)
+
+
+def subsequence_costs(query: np.ndarray, db: PaddedDatabase):
+    """Subsequence DTW of ``query`` (N, dim) in every database piece.
+
+    Returns ``(delta, starts)``: (P, M_max) normalised matching function (cost of the cheapest path
+    ending at each column / (N + its length); +inf in the padding) and each such path's start column."""
+    q = unit_rows(query)
+    d = db.cost_row(q[0])                                        # a path may start in any column
+    starts = np.broadcast_to(np.arange(d.shape[1]), d.shape).copy()
+    for i in range(1, len(q)):
+        c = db.cost_row(q[i])
+        x, xs = _step_in(d, c, starts)
+        d, starts = _row_scan(x, c, xs)
+    length = np.arange(d.shape[1])[None, :] - starts + 1
+    delta = np.where(db.valid(), d / (len(q) + length), np.inf)
+    return delta, starts
+
+
+def accumulated_cost(cost: np.ndarray, subsequence: bool = False) -> np.ndarray:
+    """(N, M) accumulated cost matrix of one cost matrix (row by row, as above), for paths and figures."""
+    cost = np.asarray(cost, np.float64)
+    acc = np.empty_like(cost)
+    acc[0] = cost[0] if subsequence else np.cumsum(W_HORIZONTAL * cost[0])
+    for i in range(1, len(cost)):
+        x, _ = _step_in(acc[i - 1], cost[i])
+        acc[i] = _row_scan(x, cost[i])
+    return acc
+
+
+def backtrack(cost: np.ndarray, acc: np.ndarray, end: int, subsequence: bool = False) -> np.ndarray:
+    """Optimal path (L, 2) of (query row, database column) pairs ending at (N - 1, ``end``), in order.
+
+    Follows the forward pass's choices: the row above (diagonal before vertical only when strictly
+    cheaper), else the horizontal step; a subsequence path stops in row 0, a DTW path at (0, 0)."""
+    i, j = len(cost) - 1, end
+    path = [(i, j)]
+    while i > 0 or (j > 0 and not subsequence):
+        if i == 0:
+            j -= 1
+        else:
+            vert = acc[i - 1, j] + W_VERTICAL * cost[i, j]
+            diag = acc[i - 1, j - 1] + W_DIAGONAL * cost[i, j] if j > 0 else np.inf
+            if j > 0 and min(vert, diag) > acc[i, j] + 1e-9 * max(1.0, abs(acc[i, j])):
+                j -= 1                                           # horizontal step
+            elif diag < vert:
+                i, j = i - 1, j - 1
+            else:
+                i -= 1
+        path.append((i, j))
+    return np.array(path[::-1])

@@ -1,0 +1,167 @@
+"""Stage ``piece_id``: which piece is this recording (A2S) or this score (S2A) of? (Carvalho & Widmer 2021)
+
+Queries: every test piece at every ``render.test_tempo_ratios`` ρ (its unseen-soundfont rendering at ρ);
+database: every piece of every split (:mod:`pipeline.evaluation.piece_windows`). A2S: the query's
+audio windows against every piece's sheet windows. S2A: the test piece's sheet windows against
+every piece's database audio, where a test piece is present by its rendering at the query's ρ (the
+other pieces by their ρ = 1 rendering).
+
+Methods (``piece_id.methods``):
+
+* ``vote_k<k>`` for every ``piece_id.vote_k``: each query window's ``k`` nearest database windows vote
+  for their piece; pieces ranked by votes, equal votes by the votes' summed similarity when
+  ``evaluation.bl_similarity_tiebreak`` (as BL);
+* ``dtw``: the query sequence aligned with every piece's sequence (:func:`pipeline.evaluation.dtw.dtw_costs`,
+  cosine cost, steps (1,0)/(0,1)/(1,1) weighted 1/1/2, cost / (N + M)); pieces ranked by that cost.
+
+Remaining ties follow ``evaluation.ties`` as in every table. Query times go to the log only (outputs
+stay deterministic). Writes ``--out`` (JSON: per method,
+direction and ρ the metrics of :func:`pipeline.core.metrics.retrieval_metrics` with n, chance and
+interval), ``--details`` (one row per query: method, direction, rho, piece, rank, rr, top5) and
+``--table`` (Markdown).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline.core.constants import rho_label
+from pipeline.core.metrics import rank_counts, ranks, reciprocal_ranks, retrieval_metrics
+from pipeline.core.params import add_params_argument, from_args
+from pipeline.core.stage import write_json
+from pipeline.evaluation.dtw import PaddedDatabase, dtw_costs
+from pipeline.evaluation.voting import vote_scores, vote_tables
+
+DIRECTIONS = ("a2s", "s2a")
+N_TOP = 5
+
+
+class Windows:
+    """The stage input of :mod:`pipeline.evaluation.piece_windows`, as sequences per piece / performance."""
+
+    def __init__(self, npz: Path):
+        folder = npz.parent
+        z = np.load(npz)
+        self.pieces = pd.read_csv(folder / "pieces.csv")
+        self.perfs = pd.read_csv(folder / "performances.csv")
+        self.piece_row = {p: i for i, p in enumerate(self.pieces.piece)}
+        self.sheet = self._split(z["sheet"], z["sheet_piece"], len(self.pieces))
+        self.audio = self._split(z["audio"], z["audio_perf"], len(self.perfs))
+
+    @staticmethod
+    def _split(emb: np.ndarray, owner: np.ndarray, n: int) -> list[np.ndarray]:
+        order = np.argsort(owner, kind="stable")
+        return np.split(emb[order], np.cumsum(np.bincount(owner, minlength=n))[:-1])
+
+    def perf_row(self, piece: str, rho: float, role: str) -> int:
+        m = (self.perfs.piece == piece) & np.isclose(self.perfs.tempo_ratio, rho) & self.perfs.role.str.contains(role)
+        return int(np.flatnonzero(m)[0])
+
+    def database_audio(self, rho: float) -> list[np.ndarray]:
+        """Per piece (``pieces.csv`` order): its database audio, test pieces at ρ."""
+        out = []
+        for piece, split in zip(self.pieces.piece, self.pieces.split):
+            role, r = ("query", rho) if split == "test" else ("database", 1.0)
+            out.append(self.audio[self.perf_row(piece, r, role)])
+        return out
+
+
+def vote_method(queries: list[np.ndarray], database: list[np.ndarray], k: int, tiebreak: bool) -> torch.Tensor:
+    """(Q, P) distance-like scores of the vote method (lower = better)."""
+    q_emb = torch.from_numpy(np.concatenate(queries))
+    q_owner = np.repeat(np.arange(len(queries)), [len(q) for q in queries])
+    db_emb = torch.from_numpy(np.concatenate(database))
+    db_owner = np.repeat(np.arange(len(database)), [len(d) for d in database])
+    return vote_scores(*vote_tables(q_emb, q_owner, db_emb, db_owner, len(database), k, n_queries=len(queries)),
+                       tiebreak)
+
+
+def dtw_method(queries: list[np.ndarray], database: list[np.ndarray]) -> torch.Tensor:
+    """(Q, P) normalised DTW costs (lower = better)."""
+    db = PaddedDatabase.build({i: d for i, d in enumerate(database)})      # names 0..P-1 in order
+    return torch.from_numpy(np.stack([dtw_costs(q, db) for q in queries]))
+
+
+def method_names(p: dict) -> list[str]:
+    names = []
+    for m in p["methods"]:
+        names += [f"vote_k{k}" for k in p["vote_k"]] if m == "vote" else [m]
+    return names
+
+
+def identify(params: dict, windows: Windows, log=print) -> tuple[dict, pd.DataFrame]:
+    """Every method, direction and test ρ: (metrics, per-query rows)."""
+    p, e = params["piece_id"], params["evaluation"]
+    test = [piece for piece, split in zip(windows.pieces.piece, windows.pieces.split) if split == "test"]
+    if not test:
+        raise ValueError("no test pieces in the piece windows: nothing to identify")
+    match = np.array([windows.piece_row[t] for t in test])
+    names = list(windows.pieces.piece)
+    metrics: dict = {}
+    rows = []
+    for rho in params["render"]["test_tempo_ratios"]:
+        sheet_db, audio_db = windows.sheet, windows.database_audio(rho)
+        inputs = {"a2s": ([windows.audio[windows.perf_row(t, rho, "query")] for t in test], sheet_db),
+                  "s2a": ([windows.sheet[windows.piece_row[t]] for t in test], audio_db)}
+        for method in method_names(p):
+            for direction in DIRECTIONS:
+                queries, database = inputs[direction]
+                t0 = time.perf_counter()
+                if method == "dtw":
+                    scores = dtw_method(queries, database)
+                else:
+                    scores = vote_method(queries, database, int(method[len("vote_k"):]), e["bl_similarity_tiebreak"])
+                seconds = (time.perf_counter() - t0) / len(queries)
+                better, tied = rank_counts(scores, match)
+                m = retrieval_metrics(better, tied, rule=e["ties"], n_candidates=len(names))
+                metrics.setdefault(method, {}).setdefault(direction, {})[rho_label(rho)] = m
+                top = np.argsort(scores.numpy(), axis=1, kind="stable")[:, :N_TOP]
+                rows.append(pd.DataFrame({
+                    "method": method, "direction": direction, "rho": rho, "piece": test,
+                    "rank": ranks(better, tied, e["ties"]), "rr": reciprocal_ranks(better, tied, e["ties"]),
+                    "top": [" ".join(names[j] for j in r) for r in top]}))
+                log(f"{method:>9} {direction} {rho_label(rho):>7}: MRR {m['MRR']:.3f} {np.round(m['MRR_ci95'], 3).tolist()} "
+                    f"(n {m['n_queries']}, {len(names)} pieces, chance {m['chance_MRR']:.3f}; {seconds * 1e3:.0f} ms/query)")
+    return metrics, pd.concat(rows, ignore_index=True)
+
+
+def markdown_table(metrics: dict) -> str:
+    lines = ["| method | direction | ρ | R@1 | R@5 | R@10 | MRR [95 % CI] | MR | chance_MRR | n_queries | n_pieces |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for method, by_dir in metrics.items():
+        for direction, by_rho in by_dir.items():
+            for rho, m in by_rho.items():
+                lo, hi = m["MRR_ci95"]
+                lines.append(f"| {method} | {direction.upper()} | {rho} | {m['R@1']:.1f} | {m['R@5']:.1f} | {m['R@10']:.1f} | "
+                             f"{m['MRR']:.3f} [{lo:.3f}, {hi:.3f}] | {m['median_rank']:g} | {m['chance_MRR']:.3f} | "
+                             f"{m['n_queries']} | {m['n_candidates']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--windows", type=Path, required=True, help="windows.npz of piece_windows (its CSVs beside it)")
+    ap.add_argument("--out", type=Path, required=True, help="metrics JSON")
+    ap.add_argument("--details", type=Path, required=True, help="per-query CSV")
+    ap.add_argument("--table", type=Path, required=True, help="Markdown table")
+    add_params_argument(ap)
+    args = ap.parse_args(argv)
+    params = from_args(args)
+    log = lambda msg: print(f"[piece_id] {msg}", file=sys.stderr, flush=True)
+    metrics, details = identify(params, Windows(args.windows), log)
+    write_json(args.out, metrics)
+    args.details.parent.mkdir(parents=True, exist_ok=True)
+    details.to_csv(args.details, index=False, float_format="%.6g")
+    args.table.parent.mkdir(parents=True, exist_ok=True)
+    args.table.write_text(markdown_table(metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

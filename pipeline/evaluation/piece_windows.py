@@ -1,0 +1,152 @@
+"""Stage ``piece_windows``: every piece as a sequence of window embeddings under one snippet model.
+
+Piece identification (Carvalho & Widmer, EUSIPCO 2021) compares whole pieces, not passages: the
+snippet model (CNN + CCA) embeds
+
+* the **sheet** of every piece: 180 px windows (full resolution, the snippet size) centred every
+  ``piece_id.sheet_hop_px`` along its unrolled score, from its first to its last column;
+* the **audio** of performances: 1 s windows (20 frames) starting every ``piece_id.audio_hop_frames``.
+
+Which performances (:func:`database_and_queries`): each piece's *database* rendering at ρ = 1 (test
+pieces: the unseen test soundfont; valid: the validation soundfont; train: the first training
+soundfont) and the *query* renderings of the test pieces (test soundfont at every
+``render.test_tempo_ratios``).
+
+Writes a folder: ``windows.npz`` with
+
+* ``sheet`` float32 (W_s, dim) unit rows, ``sheet_piece`` int (W_s,) row of ``pieces.csv``,
+  ``sheet_x`` float (W_s,) window centre [px, unrolled score];
+* ``audio`` float32 (W_a, dim) unit rows, ``audio_perf`` int (W_a,) row of ``performances.csv``,
+  ``audio_frame`` int (W_a,) window start [frames];
+
+``pieces.csv`` (piece, split, width_px) and ``performances.csv`` (piece, performance, soundfont,
+tempo_ratio, n_frames, role: ``database`` or ``query``; a test piece's ρ = 1 rendering is both).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from pipeline.core.constants import NOMINAL_TEMPO, SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES
+from pipeline.core.params import add_params_argument, from_args
+from pipeline.models.networks import SnippetModel
+from pipeline.models.snippets import cut_sheet, cut_spec
+from pipeline.models.training import load_model, pick_device, setup_torch
+
+SPLITS = ("train", "valid", "test")
+
+
+def sheet_centres(width_px: int, hop_px: int) -> np.ndarray:
+    """Window centres [px] along a score ``width_px`` wide: every ``hop_px`` from the first full window
+    to the last one (one window, centred, when the score is narrower than a window)."""
+    first, last = SHEET_CONTEXT_PX / 2, width_px - SHEET_CONTEXT_PX / 2
+    if last <= first:
+        return np.array([width_px / 2])
+    return np.append(np.arange(first, last, hop_px), last)
+
+
+def audio_window_starts(n_frames: int, hop: int) -> np.ndarray:
+    """Window starts [frames] along a performance: every ``hop`` up to the last full window (at least one)."""
+    return np.arange(0, max(n_frames - SPEC_CONTEXT_FRAMES, 0) + 1, hop)
+
+
+def database_and_queries(perf: pd.DataFrame, split: str, render: dict) -> pd.DataFrame:
+    """The rows of one split's performances table the stage embeds, with their ``role``."""
+    nominal = np.isclose(perf.tempo_ratio, NOMINAL_TEMPO)
+    database_sf = {"train": render["train_soundfonts"][0], "valid": render["valid_soundfont"],
+                   "test": render["test_soundfont"]}[split]
+    rows = perf[nominal & (perf.soundfont == database_sf)].assign(role="database")
+    if split == "test":
+        queries = perf[(perf.soundfont == render["test_soundfont"])
+                       & perf.tempo_ratio.apply(lambda r: any(np.isclose(r, render["test_tempo_ratios"])))]
+        rows = pd.concat([rows, queries[~np.isclose(queries.tempo_ratio, NOMINAL_TEMPO)].assign(role="query")])
+        rows.loc[np.isclose(rows.tempo_ratio, NOMINAL_TEMPO), "role"] = "database+query"
+    return rows.drop_duplicates(["piece", "performance"])
+
+
+@torch.no_grad()
+def embed_piece_sheet(model: SnippetModel, image: np.ndarray, hop_px: int, device, batch: int = 256):
+    """(centres (W,), embeddings (W, dim)) of one unrolled score (uint8, 200 x width)."""
+    sheet = torch.from_numpy(image).to(device)
+    centres = sheet_centres(image.shape[1], hop_px)
+    out = []
+    for i in range(0, len(centres), batch):
+        c = torch.from_numpy(centres[i:i + batch])
+        lo, hi = torch.zeros(len(c), dtype=torch.long), torch.full((len(c),), image.shape[1], dtype=torch.long)
+        out.append(model.embed_sheet(cut_sheet(sheet, c, lo, hi)).float().cpu())
+    return centres, torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def embed_performance(model: SnippetModel, spec: np.ndarray, hop: int, device, batch: int = 512):
+    """(starts (W,), embeddings (W, dim)) of one spectrogram (92, n_frames)."""
+    s = torch.from_numpy(spec).to(device)
+    starts = audio_window_starts(spec.shape[1], hop)
+    out = []
+    for i in range(0, len(starts), batch):
+        t = torch.from_numpy(starts[i:i + batch])
+        lo, hi = torch.zeros(len(t), dtype=torch.long), torch.full((len(t),), spec.shape[1], dtype=torch.long)
+        out.append(model.embed_audio(cut_spec(s, t, lo, hi)).float().cpu())
+    return starts, torch.cat(out).numpy()
+
+
+def piece_windows(params: dict, model_path: Path, dataset: Path, out: Path, root: Path = Path("."), log=print) -> dict:
+    """Embed every piece's sheet and the selected performances; write ``out``; return counts."""
+    p = params["piece_id"]
+    device = pick_device(params["training"]["device"])
+    setup_torch(params["seed"], params["training"]["threads"])
+    model = SnippetModel.from_artifact(load_model(model_path)).to(device).eval()
+    pieces, perfs = [], []
+    for split in SPLITS:
+        d = dataset / split
+        if not (d / "pieces.csv").is_file() or (d / "pieces.csv").stat().st_size < 2:
+            continue
+        pieces.append(pd.read_csv(d / "pieces.csv").assign(split=split))
+        perfs.append(database_and_queries(pd.read_csv(d / "performances.csv"), split, params["render"]))
+    pieces = pd.concat(pieces, ignore_index=True)
+    perfs = pd.concat(perfs, ignore_index=True)
+    perfs = perfs[perfs.piece.isin(pieces.piece)].reset_index(drop=True)
+    sheet, sheet_piece, sheet_x, widths = [], [], [], []
+    for i, row in enumerate(tqdm(pieces.itertuples(), total=len(pieces), desc="sheet", file=sys.stderr, mininterval=5)):
+        image = np.asarray(Image.open(root / row.unrolled).convert("L"))
+        x, e = embed_piece_sheet(model, image, p["sheet_hop_px"], device)
+        sheet.append(e), sheet_piece.append(np.full(len(x), i)), sheet_x.append(x), widths.append(image.shape[1])
+    audio, audio_perf, audio_frame = [], [], []
+    for i, row in enumerate(tqdm(perfs.itertuples(), total=len(perfs), desc="audio", file=sys.stderr, mininterval=5)):
+        f, e = embed_performance(model, np.load(root / row.spec).astype(np.float32), p["audio_hop_frames"], device)
+        audio.append(e), audio_perf.append(np.full(len(f), i)), audio_frame.append(f)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "windows.npz", sheet=np.concatenate(sheet).astype(np.float32), sheet_piece=np.concatenate(sheet_piece),
+             sheet_x=np.concatenate(sheet_x), audio=np.concatenate(audio).astype(np.float32),
+             audio_perf=np.concatenate(audio_perf), audio_frame=np.concatenate(audio_frame))
+    pieces.assign(width_px=widths)[["piece", "split", "width_px"]].to_csv(out / "pieces.csv", index=False)
+    perfs[["piece", "performance", "soundfont", "tempo_ratio", "n_frames", "role"]].to_csv(
+        out / "performances.csv", index=False)
+    counts = {"pieces": len(pieces), "performances": len(perfs), "sheet_windows": int(sum(map(len, sheet))),
+              "audio_windows": int(sum(map(len, audio)))}
+    log(f"{counts}")
+    return counts
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, required=True, help="snippet model artifact (models/<snippet model>/model.pt)")
+    ap.add_argument("--dataset", type=Path, default=Path("data/dataset"))
+    ap.add_argument("--out", type=Path, required=True, help="output folder (windows.npz, pieces.csv, performances.csv)")
+    add_params_argument(ap)
+    args = ap.parse_args(argv)
+    params = from_args(args)
+    piece_windows(params, args.model, args.dataset, args.out,
+                  log=lambda msg: print(f"[piece_windows] {msg}", file=sys.stderr, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

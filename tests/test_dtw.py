@@ -1,0 +1,77 @@
+"""DTW and subsequence DTW kernels against an independent implementation (dtw-python) and brute force."""
+import numpy as np
+import pytest
+from dtw import dtw as reference_dtw
+from dtw import symmetric2
+
+from pipeline.evaluation.dtw import PaddedDatabase, accumulated_cost, backtrack, cosine_cost, dtw_costs, subsequence_costs
+
+
+def random_pieces(rng, n_pieces=4, dim=6, lo=3, hi=15):
+    return {f"p{k}": rng.normal(size=(int(rng.integers(lo, hi)), dim)) for k in range(n_pieces)}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_dtw_equals_dtw_python_symmetric2(seed):
+    rng = np.random.default_rng(seed)
+    pieces = random_pieces(rng)
+    query = rng.normal(size=(int(rng.integers(2, 12)), 6))
+    db = PaddedDatabase.build(pieces)
+    ours = dtw_costs(query, db)
+    for p, name in enumerate(db.names):
+        ref = reference_dtw(cosine_cost(query, pieces[name]), step_pattern=symmetric2, keep_internals=True)
+        assert ours[p] == pytest.approx(ref.normalizedDistance, rel=1e-9, abs=1e-12)
+        acc = accumulated_cost(cosine_cost(query, pieces[name]))
+        np.testing.assert_allclose(acc, ref.costMatrix, rtol=1e-9, atol=1e-12)
+        path = backtrack(cosine_cost(query, pieces[name]), acc, len(pieces[name]) - 1)
+        cost = cosine_cost(query, pieces[name])
+        weights = [1.0] + [2.0 if (a[0] != b[0] and a[1] != b[1]) else 1.0 for a, b in zip(path[:-1], path[1:])]
+        assert sum(w * cost[i, j] for w, (i, j) in zip(weights, path)) == pytest.approx(ref.distance, rel=1e-9)
+        assert tuple(path[0]) == (0, 0) and tuple(path[-1]) == (len(query) - 1, len(pieces[name]) - 1)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_subsequence_equals_brute_force_over_starts(seed):
+    """For each end column: the cheapest whole-DTW over every start (dtw-python), and its start."""
+    rng = np.random.default_rng(100 + seed)
+    pieces = random_pieces(rng, lo=2, hi=10)
+    query = rng.normal(size=(int(rng.integers(1, 6)), 6))
+    db = PaddedDatabase.build(pieces)
+    delta, starts = subsequence_costs(query, db)
+    for p, name in enumerate(db.names):
+        cost = cosine_cost(query, pieces[name])
+        m = cost.shape[1]
+        for e in range(m):
+            costs = [reference_dtw(cost[:, s:e + 1], step_pattern=symmetric2).distance if len(query) > 1
+                     else float(cost[0, s:e + 1].sum()) for s in range(e + 1)]
+            best = int(np.argmin(costs))
+            assert starts[p, e] == best
+            assert delta[p, e] == pytest.approx(costs[best] / (len(query) + e - best + 1), rel=1e-9)
+        assert np.all(np.isinf(delta[p, m:]))
+
+
+def test_subsequence_path_localises_a_planted_fragment():
+    rng = np.random.default_rng(7)
+    pieces = random_pieces(rng, n_pieces=6, lo=40, hi=60)
+    target = pieces["p3"]
+    # the fragment: columns 12..27 of p3, every window twice (half speed), with a little noise
+    query = np.repeat(target[12:28], 2, axis=0) + 0.05 * rng.normal(size=(32, 6))
+    db = PaddedDatabase.build(pieces)
+    delta, starts = subsequence_costs(query, db)
+    best_piece = int(np.argmin(delta.min(axis=1)))
+    assert db.names[best_piece] == "p3"
+    end = int(np.argmin(delta[best_piece]))
+    assert (starts[best_piece, end], end) == (12, 27)
+    cost = cosine_cost(query, target)
+    path = backtrack(cost, accumulated_cost(cost, subsequence=True), end, subsequence=True)
+    assert tuple(path[0]) == (0, 12) and tuple(path[-1]) == (31, 27)
+
+
+def test_dtw_identifies_a_time_stretched_piece_where_it_is_not_cheapest_by_windows():
+    """DTW uses order: a piece holding the query's windows in another order scores worse."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(20, 6))
+    pieces = {"right": base, "shuffled": base[rng.permutation(20)], "other": rng.normal(size=(25, 6))}
+    query = np.repeat(base, 2, axis=0) + 0.3 * rng.normal(size=(40, 6))
+    db = PaddedDatabase.build(pieces)
+    assert db.names[int(np.argmin(dtw_costs(query, db)))] == "right"

@@ -1,0 +1,63 @@
+"""Piece identification: window geometry, the database/query renderings, voting vs DTW on a constructed
+case, and the stage outputs of the tiny corpus's workflow run."""
+import json
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline.core.constants import SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES
+from pipeline.core.metrics import rank_counts
+from pipeline.evaluation.piece_id import dtw_method, vote_method
+from pipeline.evaluation.piece_windows import audio_window_starts, database_and_queries, sheet_centres
+
+
+def test_windows_cover_the_score_and_the_audio():
+    c = sheet_centres(1000, 50)
+    assert c[0] == SHEET_CONTEXT_PX / 2 and c[-1] == 1000 - SHEET_CONTEXT_PX / 2 and np.all(np.diff(c) <= 50)
+    assert sheet_centres(100, 50).tolist() == [50.0]                       # narrower than a window: one, centred
+    s = audio_window_starts(95, 10)
+    assert s[0] == 0 and s[-1] + SPEC_CONTEXT_FRAMES <= 95 and s[-1] + 10 + SPEC_CONTEXT_FRAMES > 95
+    assert audio_window_starts(5, 10).tolist() == [0]
+
+
+def test_database_and_query_renderings():
+    render = {"train_soundfonts": ["a", "b"], "valid_soundfont": "v", "test_soundfont": "t",
+              "test_tempo_ratios": [0.5, 1.0, 2.0]}
+    test = pd.DataFrame({"piece": "p", "performance": ["x", "y", "z", "w"], "soundfont": "t",
+                         "tempo_ratio": [0.5, 1.0, 2.0, 0.66]})
+    rows = database_and_queries(test, "test", render).set_index("performance")
+    assert rows.role.to_dict() == {"y": "database+query", "x": "query", "z": "query"}   # 0.66 is not a test ratio
+    train = pd.DataFrame({"piece": "q", "performance": ["1", "2", "3"], "soundfont": ["b", "a", "a"],
+                          "tempo_ratio": [1.0, 1.0, 1.05]})
+    assert database_and_queries(train, "train", render).performance.tolist() == ["2"]   # first training soundfont, ρ = 1
+
+
+def test_order_lets_dtw_identify_a_piece_that_voting_misses():
+    """Piece 1 holds the query's exact windows in a shuffled order, piece 0 the right order (other noise):
+    every query window's nearest window is in piece 1, so voting picks it; DTW follows the order."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(30, 8))
+    query = np.repeat(base, 2, axis=0) + 0.4 * rng.normal(size=(60, 8))
+    pieces = [base, query[rng.permutation(60)], rng.normal(size=(40, 8))]
+    match = np.array([0])
+    votes = vote_method([query], pieces, k=1, tiebreak=True)
+    assert int(torch.argmin(votes[0])) == 1 and rank_counts(votes, match)[0][0] == 1
+    dtw = dtw_method([query], pieces)
+    assert int(torch.argmin(dtw[0])) == 0 and rank_counts(dtw, match)[0][0] == 0
+
+
+def test_piece_id_stage_outputs(two_runs):
+    wd = two_runs[0]
+    pieces = pd.read_csv(wd / "embeddings/snippet_cca/pieces.csv")
+    assert sorted(pieces.split) == ["test", "train", "valid"]
+    windows = np.load(wd / "embeddings/snippet_cca/windows.npz")
+    assert windows["sheet"].shape[1] == windows["audio"].shape[1] == 32
+    np.testing.assert_allclose(np.linalg.norm(windows["sheet"], axis=1), 1.0, rtol=1e-5)
+    metrics = json.loads((wd / "results/piece_id/metrics.json").read_text())
+    assert sorted(metrics) == ["dtw", "vote_k1", "vote_k25"]
+    m = metrics["dtw"]["a2s"]["ρ=0.5"]
+    assert m["n_queries"] == 1 and m["n_candidates"] == 3 and abs(m["chance_MRR"] - 11 / 18) < 1e-9
+    queries = pd.read_csv(wd / "results/piece_id/queries.csv")
+    assert len(queries) == 3 * 2 * 2 and set(queries.piece) == {"TestC__Op1__rondo"}
+    assert (wd / "results/tables/piece_id.md").read_text().startswith("| method |")

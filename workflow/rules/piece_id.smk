@@ -1,0 +1,60 @@
+# Piece identification (Carvalho & Widmer, EUSIPCO 2021): every piece as a sequence of snippet-model
+# window embeddings, then whole test pieces identified among all pieces, both ways, by voting and DTW.
+
+PIECE_ID_MODEL = config["piece_id"]["model"]
+ALL_SPLIT_TABLES = expand("data/dataset/{split}/{table}.csv", split=["train", "valid", "test"],
+                          table=["pieces", "performances"])
+
+
+rule piece_windows:
+    input:
+        model="models/{snippet_model}/model.pt",
+        tables=ALL_SPLIT_TABLES,
+        code=stage_code("evaluation.piece_windows"),
+    output:
+        windows="embeddings/{snippet_model}/windows.npz",
+        pieces="embeddings/{snippet_model}/pieces.csv",
+        performances="embeddings/{snippet_model}/performances.csv",
+    params:
+        cfg=stage_params("seed", "training", "render", "piece_id"),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/piece_windows/{snippet_model}.log",
+    benchmark:
+        "logs/benchmarks/piece_windows/{snippet_model}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "python -m pipeline.evaluation.piece_windows --model {input.model} --dataset data/dataset"
+        " --out embeddings/{wildcards.snippet_model} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule piece_id:
+    input:
+        windows=f"embeddings/{PIECE_ID_MODEL}/windows.npz",
+        pieces=f"embeddings/{PIECE_ID_MODEL}/pieces.csv",
+        performances=f"embeddings/{PIECE_ID_MODEL}/performances.csv",
+        code=stage_code("evaluation.piece_id"),
+    output:
+        metrics="results/piece_id/metrics.json",
+        details="results/piece_id/queries.csv",
+        table=report("results/tables/piece_id.md", caption="../report/piece_id.rst", category="Results"),
+    params:
+        cfg=stage_params("render.test_tempo_ratios", "evaluation.ties", "evaluation.bl_similarity_tiebreak",
+                         "piece_id"),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/piece_id.log",
+    benchmark:
+        "logs/benchmarks/piece_id.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "python -m pipeline.evaluation.piece_id --windows {input.windows} --out {output.metrics}"
+        " --details {output.details} --table {output.table} --params-json {params.cfg:q} > {log} 2>&1"
