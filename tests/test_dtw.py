@@ -4,7 +4,16 @@ import pytest
 from dtw import dtw as reference_dtw
 from dtw import symmetric2
 
-from pipeline.evaluation.dtw import PaddedDatabase, accumulated_cost, backtrack, cosine_cost, dtw_costs, subsequence_costs
+from pipeline.evaluation.dtw import (
+    Database,
+    PaddedDatabase,
+    accumulated_cost,
+    backtrack,
+    cosine_cost,
+    dtw_costs,
+    subsequence_best,
+    subsequence_costs,
+)
 
 
 def random_pieces(rng, n_pieces=4, dim=6, lo=3, hi=15):
@@ -75,3 +84,18 @@ def test_dtw_identifies_a_time_stretched_piece_where_it_is_not_cheapest_by_windo
     query = np.repeat(base, 2, axis=0) + 0.3 * rng.normal(size=(40, 6))
     db = PaddedDatabase.build(pieces)
     assert db.names[int(np.argmin(dtw_costs(query, db)))] == "right"
+
+
+def test_length_buckets_give_the_same_costs_as_one_padded_database():
+    rng = np.random.default_rng(11)
+    pieces = {f"p{k}": rng.normal(size=(int(m), 5)) for k, m in enumerate([3, 4, 40, 41, 9, 120, 5])}
+    query = rng.normal(size=(12, 5))
+    one, buckets = PaddedDatabase.build(pieces), Database(pieces, max_padding=0.25)
+    assert len(buckets.buckets) > 2 and buckets.names == list(pieces)
+    order = [one.names.index(n) for n in buckets.names]
+    np.testing.assert_allclose(dtw_costs(query, buckets), dtw_costs(query, one)[order], rtol=1e-12)
+    delta, starts = subsequence_costs(query, one)
+    best, end, start = subsequence_best(query, buckets)
+    np.testing.assert_allclose(best, delta.min(axis=1)[order], rtol=1e-12)
+    assert end.tolist() == np.argmin(delta, axis=1)[order].tolist()
+    assert start.tolist() == [starts[p, e] for p, e in zip(order, end)]

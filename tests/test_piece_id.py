@@ -8,6 +8,7 @@ import torch
 
 from pipeline.core.constants import SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES
 from pipeline.core.metrics import rank_counts
+from pipeline.evaluation.fragments import iou, search
 from pipeline.evaluation.piece_id import dtw_method, vote_method
 from pipeline.evaluation.piece_windows import audio_window_starts, database_and_queries, sheet_centres
 
@@ -47,6 +48,25 @@ def test_order_lets_dtw_identify_a_piece_that_voting_misses():
     assert int(torch.argmin(dtw[0])) == 0 and rank_counts(dtw, match)[0][0] == 0
 
 
+def test_fragment_search_finds_and_localises_planted_fragments():
+    """Synthetic database with known positions: fragments of a piece, played slower and noisy, are found in
+    their piece and localised (IoU >= 0.5) by subsequence DTW."""
+    rng = np.random.default_rng(5)
+    database = [rng.normal(size=(int(m), 16)) for m in rng.integers(60, 120, size=8)]
+    positions = [np.arange(len(d)) * 50.0 for d in database]           # window centres [px], 50 px hop
+    names = [f"p{i}" for i in range(8)]
+    queries = []
+    for _ in range(12):
+        p = int(rng.integers(8))
+        a = int(rng.integers(0, len(database[p]) - 25))
+        frag = np.repeat(database[p][a:a + 20], 2, axis=0) + 0.3 * rng.normal(size=(40, 16))
+        queries.append({"piece": names[p], "query": frag, "true": (positions[p][a], positions[p][a + 19]), "start": a})
+    metrics, rows = search(queries, database, positions, names, 0.0, "expected")
+    assert metrics["MRR"] == 1.0 and metrics["n_queries"] == 12 and metrics["n_candidates"] == 8
+    assert all(r["iou"] >= 0.5 for r in rows)
+    assert iou((0, 10), (5, 15)) == 5 / 15 and iou((0, 1), (2, 3)) == 0.0
+
+
 def test_piece_id_stage_outputs(two_runs):
     wd = two_runs[0]
     pieces = pd.read_csv(wd / "embeddings/snippet_cca/pieces.csv")
@@ -61,3 +81,7 @@ def test_piece_id_stage_outputs(two_runs):
     queries = pd.read_csv(wd / "results/piece_id/queries.csv")
     assert len(queries) == 3 * 2 * 2 and set(queries.piece) == {"TestC__Op1__rondo"}
     assert (wd / "results/tables/piece_id.md").read_text().startswith("| method |")
+    frag = json.loads((wd / "results/piece_id/fragments.json").read_text())
+    assert "10 s" in frag["a2s"] and "1 system" in frag["s2a"]
+    assert frag["a2s"]["10 s"]["n_queries"] == 40 and 0 <= frag["a2s"]["10 s"]["localised"] <= 1
+    assert (wd / "results/figures/piece_id/fragments.png").stat().st_size > 10_000

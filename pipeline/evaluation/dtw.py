@@ -67,6 +67,31 @@ class PaddedDatabase:
         return np.where(self.valid(), c, np.inf)
 
 
+class Database:
+    """Pieces grouped by length into :class:`PaddedDatabase` buckets (padding at most ``max_padding`` of a
+    bucket's cells), so that a few long pieces do not multiply the work for all the others."""
+
+    def __init__(self, sequences: dict, max_padding: float = 0.25):
+        self.names = list(sequences)
+        order = sorted(self.names, key=lambda n: (len(sequences[n]), str(n)))
+        self.buckets: list[PaddedDatabase] = []
+        group: list = []
+        for n in order:                       # ascending lengths: a bucket's padding grows with its last piece
+            cand = group + [n]
+            cells = len(cand) * len(sequences[n])
+            if group and 1 - sum(len(sequences[m]) for m in cand) / cells > max_padding:
+                self.buckets.append(PaddedDatabase.build({m: sequences[m] for m in group}))
+                cand = [n]
+            group = cand
+        self.buckets.append(PaddedDatabase.build({m: sequences[m] for m in group}))
+        where = {n: (b, i) for b, db in enumerate(self.buckets) for i, n in enumerate(db.names)}
+        self.where = [where[n] for n in self.names]
+
+    def gather(self, per_bucket: list[np.ndarray]) -> np.ndarray:
+        """Per-piece values in ``names`` order from one array per bucket."""
+        return np.array([per_bucket[b][i] for b, i in self.where])
+
+
 def _row_scan(x: np.ndarray, c: np.ndarray, starts: np.ndarray | None = None):
     """``D[..., j] = min(x[..., j], D[..., j - 1] + W_HORIZONTAL * c[..., j])`` along the last axis.
 
@@ -100,8 +125,10 @@ def _step_in(prev: np.ndarray, c: np.ndarray, prev_starts: np.ndarray | None = N
     return x, np.where(take_diag, ds, prev_starts)
 
 
-def dtw_costs(query: np.ndarray, db: PaddedDatabase) -> np.ndarray:
+def dtw_costs(query: np.ndarray, db: "PaddedDatabase | Database") -> np.ndarray:
     """(P,) normalised DTW cost of the whole ``query`` (N, dim) against each whole database piece."""
+    if isinstance(db, Database):
+        return db.gather([dtw_costs(query, b) for b in db.buckets])
     q = unit_rows(query)
     d = np.cumsum(W_HORIZONTAL * db.cost_row(q[0]), axis=-1)    # row 0: from (0, 0) by horizontal steps
     for i in range(1, len(q)):
@@ -127,6 +154,17 @@ def subsequence_costs(query: np.ndarray, db: PaddedDatabase):
     length = np.arange(d.shape[1])[None, :] - starts + 1
     delta = np.where(db.valid(), d / (len(q) + length), np.inf)
     return delta, starts
+
+
+def subsequence_best(query: np.ndarray, db: "PaddedDatabase | Database") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per piece (``names`` order): the best normalised subsequence cost, its end and its start column."""
+    if isinstance(db, Database):
+        parts = [subsequence_best(query, b) for b in db.buckets]
+        return tuple(db.gather([p[k] for p in parts]) for k in range(3))
+    delta, starts = subsequence_costs(query, db)
+    end = np.argmin(delta, axis=1)
+    rows = np.arange(len(end))
+    return delta[rows, end], end, starts[rows, end]
 
 
 def accumulated_cost(cost: np.ndarray, subsequence: bool = False) -> np.ndarray:

@@ -35,41 +35,12 @@ from pipeline.core.constants import rho_label
 from pipeline.core.metrics import rank_counts, ranks, reciprocal_ranks, retrieval_metrics
 from pipeline.core.params import add_params_argument, from_args
 from pipeline.core.stage import write_json
-from pipeline.evaluation.dtw import PaddedDatabase, dtw_costs
+from pipeline.evaluation.dtw import Database, dtw_costs
+from pipeline.evaluation.piecedb import Windows
 from pipeline.evaluation.voting import vote_scores, vote_tables
 
 DIRECTIONS = ("a2s", "s2a")
 N_TOP = 5
-
-
-class Windows:
-    """The stage input of :mod:`pipeline.evaluation.piece_windows`, as sequences per piece / performance."""
-
-    def __init__(self, npz: Path):
-        folder = npz.parent
-        z = np.load(npz)
-        self.pieces = pd.read_csv(folder / "pieces.csv")
-        self.perfs = pd.read_csv(folder / "performances.csv")
-        self.piece_row = {p: i for i, p in enumerate(self.pieces.piece)}
-        self.sheet = self._split(z["sheet"], z["sheet_piece"], len(self.pieces))
-        self.audio = self._split(z["audio"], z["audio_perf"], len(self.perfs))
-
-    @staticmethod
-    def _split(emb: np.ndarray, owner: np.ndarray, n: int) -> list[np.ndarray]:
-        order = np.argsort(owner, kind="stable")
-        return np.split(emb[order], np.cumsum(np.bincount(owner, minlength=n))[:-1])
-
-    def perf_row(self, piece: str, rho: float, role: str) -> int:
-        m = (self.perfs.piece == piece) & np.isclose(self.perfs.tempo_ratio, rho) & self.perfs.role.str.contains(role)
-        return int(np.flatnonzero(m)[0])
-
-    def database_audio(self, rho: float) -> list[np.ndarray]:
-        """Per piece (``pieces.csv`` order): its database audio, test pieces at ρ."""
-        out = []
-        for piece, split in zip(self.pieces.piece, self.pieces.split):
-            role, r = ("query", rho) if split == "test" else ("database", 1.0)
-            out.append(self.audio[self.perf_row(piece, r, role)])
-        return out
 
 
 def vote_method(queries: list[np.ndarray], database: list[np.ndarray], k: int, tiebreak: bool) -> torch.Tensor:
@@ -84,7 +55,7 @@ def vote_method(queries: list[np.ndarray], database: list[np.ndarray], k: int, t
 
 def dtw_method(queries: list[np.ndarray], database: list[np.ndarray]) -> torch.Tensor:
     """(Q, P) normalised DTW costs (lower = better)."""
-    db = PaddedDatabase.build({i: d for i, d in enumerate(database)})      # names 0..P-1 in order
+    db = Database({i: d for i, d in enumerate(database)})                   # names 0..P-1 in order
     return torch.from_numpy(np.stack([dtw_costs(q, db) for q in queries]))
 
 

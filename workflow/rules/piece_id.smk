@@ -58,3 +58,31 @@ rule piece_id:
     shell:
         "python -m pipeline.evaluation.piece_id --windows {input.windows} --out {output.metrics}"
         " --details {output.details} --table {output.table} --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule fragments:
+    input:
+        windows=f"embeddings/{PIECE_ID_MODEL}/windows.npz",
+        pieces=f"embeddings/{PIECE_ID_MODEL}/pieces.csv",
+        performances=f"embeddings/{PIECE_ID_MODEL}/performances.csv",
+        tables=expand("data/dataset/test/{table}.csv", table=["passages", "snippets"]),
+        code=stage_code("evaluation.fragments"),
+    output:
+        metrics="results/piece_id/fragments.json",
+        details="results/piece_id/fragments.csv",
+        figure=report("results/figures/piece_id/fragments.png", caption="../report/fragments.rst", category="Results"),
+    params:
+        cfg=stage_params("seed", "evaluation.tempo", "evaluation.ties", "piece_id.fragments"),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/fragments.log",
+    benchmark:
+        "logs/benchmarks/fragments.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "python -m pipeline.evaluation.fragments --windows {input.windows} --dataset data/dataset --out {output.metrics}"
+        " --details {output.details} --figure {output.figure} --params-json {params.cfg:q} > {log} 2>&1"

@@ -1,0 +1,45 @@
+"""The piece database of piece identification and fragment search: the output of
+:mod:`pipeline.evaluation.piece_windows` loaded as one window sequence per piece (sheet) and per
+performance (audio), with the windows' positions."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class Windows:
+    """The stage input of :mod:`pipeline.evaluation.piece_windows`, as sequences per piece / performance."""
+
+    def __init__(self, npz: Path):
+        folder = npz.parent
+        z = np.load(npz)
+        self.pieces = pd.read_csv(folder / "pieces.csv")
+        self.perfs = pd.read_csv(folder / "performances.csv")
+        self.piece_row = {p: i for i, p in enumerate(self.pieces.piece)}
+        self.test_pieces = [p for p, s in zip(self.pieces.piece, self.pieces.split) if s == "test"]
+        self.sheet = self._split(z["sheet"], z["sheet_piece"], len(self.pieces))         # per piece (W, dim)
+        self.sheet_x = self._split(z["sheet_x"], z["sheet_piece"], len(self.pieces))     # window centres [px]
+        self.audio = self._split(z["audio"], z["audio_perf"], len(self.perfs))           # per performance
+        self.audio_frame = self._split(z["audio_frame"], z["audio_perf"], len(self.perfs))  # window starts
+
+    @staticmethod
+    def _split(emb: np.ndarray, owner: np.ndarray, n: int) -> list[np.ndarray]:
+        order = np.argsort(owner, kind="stable")
+        return np.split(emb[order], np.cumsum(np.bincount(owner, minlength=n))[:-1])
+
+    def perf_row(self, piece: str, rho: float, role: str) -> int:
+        m = (self.perfs.piece == piece) & np.isclose(self.perfs.tempo_ratio, rho) & self.perfs.role.str.contains(role)
+        return int(np.flatnonzero(m)[0])
+
+    def database_row(self, piece: str, rho: float) -> int:
+        """Performance row of a piece's database audio when the queries are at ρ: a test piece's
+        rendering at ρ, any other piece's ρ = 1 rendering."""
+        if piece in self.test_pieces:
+            return self.perf_row(piece, rho, "query")
+        return self.perf_row(piece, 1.0, "database")
+
+    def database_audio(self, rho: float) -> list[np.ndarray]:
+        """Per piece (``pieces.csv`` order): its database audio (:meth:`database_row`)."""
+        return [self.audio[self.database_row(p, rho)] for p in self.pieces.piece]
