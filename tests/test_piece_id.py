@@ -9,7 +9,7 @@ import torch
 from pipeline.core.constants import SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES
 from pipeline.core.metrics import rank_counts
 from pipeline.evaluation.fragments import iou, search
-from pipeline.evaluation.piece_id import dtw_method, vote_method
+from pipeline.evaluation.piece_id import dtw_method, refine_method, vote_method
 from pipeline.evaluation.piece_windows import audio_window_starts, database_and_queries, sheet_centres
 
 
@@ -46,6 +46,9 @@ def test_order_lets_dtw_identify_a_piece_that_voting_misses():
     assert int(torch.argmin(votes[0])) == 1 and rank_counts(votes, match)[0][0] == 1
     dtw = dtw_method([query], pieces)
     assert int(torch.argmin(dtw[0])) == 0 and rank_counts(dtw, match)[0][0] == 0
+    refined = refine_method([query], pieces, k=1, top=2, tiebreak=True)      # the shortlist holds both
+    assert int(torch.argmin(refined[0])) == 0
+    assert torch.argsort(refine_method([query], pieces, k=1, top=1, tiebreak=True)[0]).tolist()[0] == 1
 
 
 def test_fragment_search_finds_and_localises_planted_fragments():
@@ -75,11 +78,11 @@ def test_piece_id_stage_outputs(two_runs):
     assert windows["sheet"].shape[1] == windows["audio"].shape[1] == 32
     np.testing.assert_allclose(np.linalg.norm(windows["sheet"], axis=1), 1.0, rtol=1e-5)
     metrics = json.loads((wd / "results/piece_id/metrics.json").read_text())
-    assert sorted(metrics) == ["dtw", "vote_k1", "vote_k25"]
+    assert sorted(metrics) == ["dtw", "refine_top10", "vote_k1", "vote_k25"]
     m = metrics["dtw"]["a2s"]["ρ=0.5"]
     assert m["n_queries"] == 1 and m["n_candidates"] == 3 and abs(m["chance_MRR"] - 11 / 18) < 1e-9
     queries = pd.read_csv(wd / "results/piece_id/queries.csv")
-    assert len(queries) == 3 * 2 * 2 and set(queries.piece) == {"TestC__Op1__rondo"}
+    assert len(queries) == 4 * 2 * 2 and set(queries.piece) == {"TestC__Op1__rondo"}
     assert (wd / "results/tables/piece_id.md").read_text().startswith("| method |")
     frag = json.loads((wd / "results/piece_id/fragments.json").read_text())
     assert "10 s" in frag["a2s"] and "1 system" in frag["s2a"]
