@@ -1,6 +1,7 @@
 """Piece identification: window geometry, the database/query renderings, voting vs DTW on a constructed
 case, and the stage outputs of the tiny corpus's workflow run."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,8 @@ from pipeline.core.constants import SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES
 from pipeline.core.metrics import rank_counts
 from pipeline.evaluation.fragments import iou, search
 from pipeline.evaluation.piece_id import dtw_method, refine_method, vote_method
-from pipeline.evaluation.piece_windows import audio_window_starts, database_and_queries, sheet_centres
+from pipeline.evaluation.piece_windows import database_and_queries
+from pipeline.models.windows import audio_window_starts, sheet_centres
 
 
 def test_windows_cover_the_score_and_the_audio():
@@ -88,3 +90,64 @@ def test_piece_id_stage_outputs(two_runs):
     assert "10 s" in frag["a2s"] and "1 system" in frag["s2a"]
     assert frag["a2s"]["10 s"]["n_queries"] == 40 and 0 <= frag["a2s"]["10 s"]["localised"] <= 1
     assert (wd / "results/figures/piece_id/fragments.png").stat().st_size > 10_000
+
+
+def test_query_command_end_to_end(two_runs, tmp_path):
+    """A test piece rendered again (fluidsynth, stereo 44.1 kHz mp3) is answered; with a planted exact copy
+    of its windows in the database, that copy is the top hit; bad audio gets a clear error."""
+    import subprocess
+    import sys
+
+    import soundfile as sf
+    import yaml
+
+    from pipeline.core.constants import SAMPLE_RATE
+    from pipeline.data.render import fluidsynth, load_mono
+    from pipeline.data.spectrogram import log_spectrogram
+    from pipeline.models.networks import SnippetModel
+    from pipeline.models.training import load_model
+    from pipeline.models.windows import embed_performance
+
+    wd = two_runs[0]
+    params = yaml.safe_load((wd / "params.yaml").read_text())
+    sf_cfg = params["render"]["soundfonts"][params["render"]["test_soundfont"]]
+    wav = tmp_path / "take.wav"
+    fluidsynth(wd / "data/pieces/TestC__Op1__rondo/score/score.midi", Path(sf_cfg["file"]), wav, 0.5)
+    mono = load_mono(wav)
+    stereo = np.stack([mono, 0.5 * mono], axis=1)
+    idx = np.arange(0, len(mono) - 1, SAMPLE_RATE / 44100.0)
+    up = np.stack([np.interp(idx, np.arange(len(mono)), stereo[:, c]) for c in range(2)], axis=1)
+    mp3 = tmp_path / "take.mp3"
+    sf.write(mp3, up.astype(np.float32), 44100, format="MP3")
+    # the planted copy: a database piece whose sheet windows are this recording's own audio windows
+    model = SnippetModel.from_artifact(load_model(wd / "models/snippet_cca/model.pt")).eval()
+    _, emb = embed_performance(model, log_spectrogram(load_mono(wav)), params["piece_id"]["audio_hop_frames"], "cpu")
+    src = wd / "embeddings/snippet_cca"
+    z = dict(np.load(src / "windows.npz"))
+    pieces = pd.read_csv(src / "pieces.csv")
+    z["sheet"] = np.concatenate([z["sheet"], emb.astype(np.float32)])
+    z["sheet_piece"] = np.concatenate([z["sheet_piece"], np.full(len(emb), len(pieces))])
+    z["sheet_x"] = np.concatenate([z["sheet_x"], 90.0 + 50.0 * np.arange(len(emb))])
+    planted = tmp_path / "db"
+    planted.mkdir()
+    np.savez(planted / "windows.npz", **z)
+    pd.concat([pieces, pd.DataFrame([{"piece": "PLANTED", "split": "train", "width_px": 1000}])]).to_csv(
+        planted / "pieces.csv", index=False)
+    (planted / "performances.csv").write_text((src / "performances.csv").read_text())
+    run = lambda *a: subprocess.run([sys.executable, "-m", "pipeline.query", *map(str, a)], cwd=wd,
+                                    capture_output=True, text=True)
+    res = run(mp3, "--png", tmp_path / "m.png", "--top", "3")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].startswith(" 1. ") and "cost" in lines[0] and "page" in res.stdout
+    assert (tmp_path / "m.png").stat().st_size > 5_000
+    res = run(mp3, "--windows", planted / "windows.npz", "--png", tmp_path / "p.png")
+    assert res.returncode == 0 and res.stdout.splitlines()[0].split()[1] == "PLANTED", res.stdout + res.stderr
+    res = run("--piece", "TestC__Op1__rondo", "--systems", "0:1", "--png", tmp_path / "s.png")
+    assert res.returncode == 0 and " s of rho-1000" in res.stdout, res.stderr
+    sf.write(tmp_path / "silent.wav", np.zeros(SAMPLE_RATE * 3, np.float32), SAMPLE_RATE)
+    sf.write(tmp_path / "short.wav", 0.1 * np.ones(SAMPLE_RATE // 2, np.float32), SAMPLE_RATE)
+    (tmp_path / "junk.wav").write_bytes(b"not audio at all")
+    for name, message in (("silent.wav", "silent"), ("short.wav", "at least"), ("junk.wav", "cannot read")):
+        res = run(tmp_path / name)
+        assert res.returncode == 2 and message in res.stderr, res.stderr

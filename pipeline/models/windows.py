@@ -1,0 +1,55 @@
+"""Window sequences of whole pieces and recordings under a snippet model (piece identification, queries).
+
+Sheet: 180 px windows (full resolution) centred every ``hop_px`` along an unrolled score; audio: 1 s
+windows (20 frames) starting every ``hop`` frames. Embeddings are unit rows (the snippet model's
+CCA-projected, L2-normalised outputs).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipeline.core.constants import SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES
+from pipeline.models.networks import SnippetModel
+from pipeline.models.snippets import cut_sheet, cut_spec
+
+
+def sheet_centres(width_px: int, hop_px: int) -> np.ndarray:
+    """Window centres [px] along a score ``width_px`` wide: every ``hop_px`` from the first full window
+    to the last one (one window, centred, when the score is narrower than a window)."""
+    first, last = SHEET_CONTEXT_PX / 2, width_px - SHEET_CONTEXT_PX / 2
+    if last <= first:
+        return np.array([width_px / 2])
+    return np.append(np.arange(first, last, hop_px), last)
+
+
+def audio_window_starts(n_frames: int, hop: int) -> np.ndarray:
+    """Window starts [frames] along a performance: every ``hop`` up to the last full window (at least one)."""
+    return np.arange(0, max(n_frames - SPEC_CONTEXT_FRAMES, 0) + 1, hop)
+
+
+
+@torch.no_grad()
+def embed_piece_sheet(model: SnippetModel, image: np.ndarray, hop_px: int, device, batch: int = 256):
+    """(centres (W,), embeddings (W, dim)) of one unrolled score (uint8, 200 x width)."""
+    sheet = torch.from_numpy(image).to(device)
+    centres = sheet_centres(image.shape[1], hop_px)
+    out = []
+    for i in range(0, len(centres), batch):
+        c = torch.from_numpy(centres[i:i + batch])
+        lo, hi = torch.zeros(len(c), dtype=torch.long), torch.full((len(c),), image.shape[1], dtype=torch.long)
+        out.append(model.embed_sheet(cut_sheet(sheet, c, lo, hi)).float().cpu())
+    return centres, torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def embed_performance(model: SnippetModel, spec: np.ndarray, hop: int, device, batch: int = 512):
+    """(starts (W,), embeddings (W, dim)) of one spectrogram (92, n_frames)."""
+    s = torch.from_numpy(spec).to(device)
+    starts = audio_window_starts(spec.shape[1], hop)
+    out = []
+    for i in range(0, len(starts), batch):
+        t = torch.from_numpy(starts[i:i + batch])
+        lo, hi = torch.zeros(len(t), dtype=torch.long), torch.full((len(t),), spec.shape[1], dtype=torch.long)
+        out.append(model.embed_audio(cut_spec(s, t, lo, hi)).float().cpu())
+    return starts, torch.cat(out).numpy()
