@@ -80,12 +80,13 @@ def test_piece_id_stage_outputs(two_runs):
     assert windows["sheet"].shape[1] == windows["audio"].shape[1] == 32
     np.testing.assert_allclose(np.linalg.norm(windows["sheet"], axis=1), 1.0, rtol=1e-5)
     metrics = json.loads((wd / "results/piece_id/metrics.json").read_text())
-    assert sorted(metrics) == ["dtw", "refine_top10", "vote_k1", "vote_k25"]
+    assert sorted(metrics) == ["dtw", "fingerprint", "refine_top10", "vote_k1", "vote_k25"]
     m = metrics["dtw"]["a2s"]["ρ=0.5"]
     assert m["n_queries"] == 1 and m["n_candidates"] == 3 and abs(m["chance_MRR"] - 11 / 18) < 1e-9
     queries = pd.read_csv(wd / "results/piece_id/queries.csv")
-    assert len(queries) == 4 * 2 * 2 and set(queries.piece) == {"TestC__Op1__rondo"}
+    assert len(queries) == 5 * 2 * 2 and set(queries.piece) == {"TestC__Op1__rondo"}
     assert (wd / "results/tables/piece_id.md").read_text().startswith("| method |")
+    assert (wd / "results/figures/piece_id/dtw_paths.png").stat().st_size > 10_000
     frag = json.loads((wd / "results/piece_id/fragments.json").read_text())
     assert "10 s" in frag["a2s"] and "1 system" in frag["s2a"]
     assert frag["a2s"]["10 s"]["n_queries"] == 40 and 0 <= frag["a2s"]["10 s"]["localised"] <= 1
@@ -151,3 +152,19 @@ def test_query_command_end_to_end(two_runs, tmp_path):
     for name, message in (("silent.wav", "silent"), ("short.wav", "at least"), ("junk.wav", "cannot read")):
         res = run(tmp_path / name)
         assert res.returncode == 2 and message in res.stderr, res.stderr
+
+
+def test_fingerprints_find_a_piece_from_an_excerpt_of_its_windows():
+    from pipeline.evaluation.fingerprint import FingerprintIndex, hashes, kmeans_codebook
+    rng = np.random.default_rng(2)
+    centres_true = rng.normal(size=(16, 8))
+    database = [centres_true[rng.integers(16, size=int(n))] + 0.05 * rng.normal(size=(int(n), 8))
+                for n in rng.integers(80, 120, size=6)]
+    centres = kmeans_codebook(np.concatenate(database), 16, seed=0)
+    assert centres.shape == (16, 8) and np.allclose(np.linalg.norm(centres, axis=1), 1)
+    index = FingerprintIndex(database, centres, fan_out=3, offset_bin=4)
+    query = database[4][30:60] + 0.05 * rng.normal(size=(30, 8))
+    scores = index.scores(query)
+    assert int(np.argmax(scores)) == 4 and scores[4] >= 0.8 * 3 * 28
+    h, t = hashes(np.array([1, 2, 3]), 4, 2)
+    assert sorted(zip(h.tolist(), t.tolist())) == [(6, 0), (7, 0), (11, 1)]

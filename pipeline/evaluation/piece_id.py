@@ -13,6 +13,8 @@ Methods (``piece_id.methods``):
   ``evaluation.bl_similarity_tiebreak`` (as BL);
 * ``dtw``: the query sequence aligned with every piece's sequence (:func:`pipeline.evaluation.dtw.dtw_costs`,
   cosine cost, steps (1,0)/(0,1)/(1,1) weighted 1/1/2, cost / (N + M)); pieces ranked by that cost;
+* ``fingerprint`` (:mod:`pipeline.evaluation.fingerprint`): codes of a k-means codebook, hashed in pairs,
+  pieces scored by their largest offset-histogram bin;
 * ``refine_top<K>`` (filter and refine): the vote method's top ``piece_id.shortlist.top`` pieces
   re-ranked by DTW, the others after them in vote order (its speed-up over ``dtw`` is in the log).
 
@@ -20,7 +22,8 @@ Remaining ties follow ``evaluation.ties`` as in every table. Query times go to t
 stay deterministic). Writes ``--out`` (JSON: per method,
 direction and ρ the metrics of :func:`pipeline.core.metrics.retrieval_metrics` with n, chance and
 interval), ``--details`` (one row per query: method, direction, rho, piece, rank, rr, top5) and
-``--table`` (Markdown).
+``--table`` (Markdown) and ``--figure`` (the paper's Fig. 2: DTW cost matrix and path of the best and
+the worst identified piece, A2S at ``evaluation.tempo``).
 """
 from __future__ import annotations
 
@@ -29,17 +32,22 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import torch
+import matplotlib
 
-from pipeline.core.constants import rho_label
-from pipeline.core.metrics import rank_counts, ranks, reciprocal_ranks, retrieval_metrics
-from pipeline.core.params import add_params_argument, from_args
-from pipeline.core.stage import write_json
-from pipeline.evaluation.dtw import Database, dtw_costs
-from pipeline.evaluation.piecedb import Windows
-from pipeline.evaluation.voting import vote_scores, vote_tables
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from pipeline.core.constants import rho_label  # noqa: E402
+from pipeline.core.metrics import rank_counts, ranks, reciprocal_ranks, retrieval_metrics  # noqa: E402
+from pipeline.core.params import add_params_argument, from_args  # noqa: E402
+from pipeline.core.stage import write_json  # noqa: E402
+from pipeline.evaluation.dtw import Database, accumulated_cost, backtrack, cosine_cost, dtw_costs  # noqa: E402
+from pipeline.evaluation.fingerprint import FingerprintIndex, kmeans_codebook  # noqa: E402
+from pipeline.evaluation.piecedb import Windows  # noqa: E402
+from pipeline.evaluation.voting import vote_scores, vote_tables  # noqa: E402
 
 DIRECTIONS = ("a2s", "s2a")
 N_TOP = 5
@@ -73,6 +81,12 @@ def refine_method(queries: list[np.ndarray], database: list[np.ndarray], k: int,
     return out
 
 
+def fingerprint_method(queries: list[np.ndarray], database: list[np.ndarray], centres: np.ndarray, fp: dict) -> torch.Tensor:
+    """(Q, P) scores of the fingerprint method: minus each piece's largest offset-histogram bin."""
+    index = FingerprintIndex(database, centres, fp["fan_out"], fp["offset_bin"])
+    return -torch.from_numpy(np.stack([index.scores(q) for q in queries]))
+
+
 def method_names(p: dict) -> list[str]:
     names = []
     for m in p["methods"]:
@@ -91,6 +105,10 @@ def identify(params: dict, windows: Windows, log=print) -> tuple[dict, pd.DataFr
     names = list(windows.pieces.piece)
     metrics: dict = {}
     rows = []
+    centres = None
+    if "fingerprint" in p["methods"]:        # one codebook for every ρ and direction: both modalities' database windows
+        centres = kmeans_codebook(np.concatenate([*windows.sheet, *windows.database_audio(1.0)]),
+                                  p["fingerprint"]["codes"], params["seed"])
     for rho in params["render"]["test_tempo_ratios"]:
         sheet_db, audio_db = windows.sheet, windows.database_audio(rho)
         inputs = {"a2s": ([windows.audio[windows.perf_row(t, rho, "query")] for t in test], sheet_db),
@@ -101,6 +119,8 @@ def identify(params: dict, windows: Windows, log=print) -> tuple[dict, pd.DataFr
                 t0 = time.perf_counter()
                 if method == "dtw":
                     scores = dtw_method(queries, database)
+                elif method == "fingerprint":
+                    scores = fingerprint_method(queries, database, centres, p["fingerprint"])
                 elif method.startswith("refine"):
                     scores = refine_method(queries, database, p["shortlist"]["vote_k"], p["shortlist"]["top"],
                                            e["bl_similarity_tiebreak"])
@@ -118,6 +138,29 @@ def identify(params: dict, windows: Windows, log=print) -> tuple[dict, pd.DataFr
                 log(f"{method:>9} {direction} {rho_label(rho):>7}: MRR {m['MRR']:.3f} {np.round(m['MRR_ci95'], 3).tolist()} "
                     f"(n {m['n_queries']}, {len(names)} pieces, chance {m['chance_MRR']:.3f}; {seconds * 1e3:.0f} ms/query)")
     return metrics, pd.concat(rows, ignore_index=True)
+
+
+def path_figure(windows: Windows, details: pd.DataFrame, rho: float, out: Path) -> None:
+    """The paper's Fig. 2: A2S DTW cost matrices (query audio x true piece's score) with the optimal path,
+    for the best and the worst identified test piece at ρ (DTW method)."""
+    d = details[(details.method == "dtw") & (details.direction == "a2s") & np.isclose(details.rho, rho)]
+    d = d.sort_values(["rr", "piece"], ascending=[False, True])
+    cases = [("good", d.iloc[0]), ("bad", d.iloc[-1])] if len(d) > 1 else [("only", d.iloc[0])]
+    fig, axes = plt.subplots(1, len(cases), figsize=(5.5 * len(cases), 4.2), constrained_layout=True, squeeze=False)
+    for ax, (label, row) in zip(axes[0], cases):
+        q = windows.audio[windows.perf_row(row.piece, rho, "query")]
+        cost = cosine_cost(q, windows.sheet[windows.piece_row[row.piece]])
+        path = backtrack(cost, accumulated_cost(cost), cost.shape[1] - 1)
+        im = ax.imshow(cost, origin="lower", aspect="auto", cmap="viridis_r", vmin=0, vmax=max(1.0, float(cost.max())))
+        ax.plot(path[:, 1], path[:, 0], color="red", lw=1.2)
+        ax.set_title(f"{label}: {row.piece}\n(rank {row['rank']:g} among {len(windows.pieces)} pieces, {rho_label(rho)})",
+                     fontsize=9)
+        ax.set_xlabel("score windows (50 px hop)")
+        ax.set_ylabel("audio windows (0.5 s hop)")
+        fig.colorbar(im, ax=ax, label="1 - cosine similarity")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
 
 
 def markdown_table(metrics: dict) -> str:
@@ -139,16 +182,19 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="metrics JSON")
     ap.add_argument("--details", type=Path, required=True, help="per-query CSV")
     ap.add_argument("--table", type=Path, required=True, help="Markdown table")
+    ap.add_argument("--figure", type=Path, required=True, help="PNG: DTW cost matrices and paths (good and bad case)")
     add_params_argument(ap)
     args = ap.parse_args(argv)
     params = from_args(args)
     log = lambda msg: print(f"[piece_id] {msg}", file=sys.stderr, flush=True)
-    metrics, details = identify(params, Windows(args.windows), log)
+    windows = Windows(args.windows)
+    metrics, details = identify(params, windows, log)
     write_json(args.out, metrics)
     args.details.parent.mkdir(parents=True, exist_ok=True)
     details.to_csv(args.details, index=False, float_format="%.6g")
     args.table.parent.mkdir(parents=True, exist_ok=True)
     args.table.write_text(markdown_table(metrics))
+    path_figure(windows, details, params["evaluation"]["tempo"], args.figure)
     return 0
 
 

@@ -42,9 +42,10 @@ rule piece_id:
         metrics="results/piece_id/metrics.json",
         details="results/piece_id/queries.csv",
         table=report("results/tables/piece_id.md", caption="../report/piece_id.rst", category="Results"),
+        figure=report("results/figures/piece_id/dtw_paths.png", caption="../report/dtw_paths.rst", category="Results"),
     params:
-        cfg=stage_params("render.test_tempo_ratios", "evaluation.ties", "evaluation.bl_similarity_tiebreak",
-                         "piece_id"),
+        cfg=stage_params("seed", "render.test_tempo_ratios", "evaluation.tempo", "evaluation.ties",
+                         "evaluation.bl_similarity_tiebreak", "piece_id"),
     conda:
         "../../environment.yml"
     log:
@@ -57,7 +58,7 @@ rule piece_id:
         runtime=120,
     shell:
         "python -m pipeline.evaluation.piece_id --windows {input.windows} --out {output.metrics}"
-        " --details {output.details} --table {output.table} --params-json {params.cfg:q} > {log} 2>&1"
+        " --details {output.details} --table {output.table} --figure {output.figure} --params-json {params.cfg:q} > {log} 2>&1"
 
 
 rule fragments:
