@@ -8,6 +8,8 @@ import torch
 
 from pipeline.core.metrics import cosine_distances
 
+CHUNK = 1024   # query snippets per distance matrix
+
 
 def vote_tables(query_emb: torch.Tensor, query_owner: np.ndarray, db_emb: torch.Tensor, db_owner: np.ndarray,
                 n_passages: int, n_candidates: int, n_queries: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -20,7 +22,10 @@ def vote_tables(query_emb: torch.Tensor, query_owner: np.ndarray, db_emb: torch.
     candidates are the same passages, the match of query i being candidate i).
     """
     k = min(n_candidates, len(db_emb))
-    dist, nearest = cosine_distances(query_emb, db_emb).topk(k, dim=1, largest=False)
+    # by chunks of query snippets: the full (Q, D) distance matrix of a piece database would not fit in memory
+    parts = [cosine_distances(query_emb[i:i + CHUNK], db_emb).topk(k, dim=1, largest=False)
+             for i in range(0, len(query_emb), CHUNK)]
+    dist, nearest = torch.cat([d for d, _ in parts]), torch.cat([n for _, n in parts])
     rows, cols = np.repeat(query_owner, k), db_owner[nearest.cpu().numpy()].ravel()
     shape = (n_passages if n_queries is None else n_queries, n_passages)
     votes = np.zeros(shape, np.int64)
