@@ -10,7 +10,7 @@ import torch
 from pipeline.core.constants import SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES
 from pipeline.core.metrics import rank_counts
 from pipeline.evaluation.fragments import iou, search
-from pipeline.evaluation.piece_id import dtw_method, refine_method, vote_method
+from pipeline.evaluation.identification import dtw_method, refine_method, vote_method
 from pipeline.evaluation.piece_windows import database_and_queries
 from pipeline.models.windows import audio_window_starts, sheet_centres
 
@@ -87,6 +87,8 @@ def test_piece_id_stage_outputs(two_runs):
     assert len(queries) == 5 * 2 * 2 and set(queries.piece) == {"TestC__Op1__rondo"}
     assert (wd / "results/tables/piece_id.md").read_text().startswith("| method |")
     assert (wd / "results/figures/piece_id/dtw_paths.png").stat().st_size > 10_000
+    scal = pd.read_csv(wd / "results/piece_id/scalability.csv")
+    assert set(scal.method) == {"vote_k25", "dtw"} and scal.pieces.max() == 3 and scal.n_queries.eq(1).all()
     frag = json.loads((wd / "results/piece_id/fragments.json").read_text())
     assert "10 s" in frag["a2s"] and "1 system" in frag["s2a"]
     assert frag["a2s"]["10 s"]["n_queries"] == 40 and 0 <= frag["a2s"]["10 s"]["localised"] <= 1

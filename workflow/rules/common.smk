@@ -123,4 +123,4 @@ def figure_pieces():
 
 def all_targets():
     return [*rules.data.input, *rules.models.input, *rules.evaluation.input, *rules.experiments.input,
-            *rules.piece_id.output, *rules.fragments.output]
+            *rules.piece_id.output, *rules.fragments.output, *rules.scalability.output]

@@ -87,3 +87,30 @@ rule fragments:
     shell:
         "python -m pipeline.evaluation.fragments --windows {input.windows} --dataset data/dataset --out {output.metrics}"
         " --details {output.details} --figure {output.figure} --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule scalability:
+    input:
+        windows=f"embeddings/{PIECE_ID_MODEL}/windows.npz",
+        pieces=f"embeddings/{PIECE_ID_MODEL}/pieces.csv",
+        performances=f"embeddings/{PIECE_ID_MODEL}/performances.csv",
+        code=stage_code("evaluation.scalability"),
+    output:
+        table="results/piece_id/scalability.csv",
+        figure=report("results/figures/piece_id/scalability.png", caption="../report/scalability.rst", category="Results"),
+    params:
+        cfg=stage_params("seed", "evaluation.tempo", "evaluation.ties", "evaluation.bl_similarity_tiebreak",
+                         "piece_id.scalability"),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/scalability.log",
+    benchmark:
+        "logs/benchmarks/scalability.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "python -m pipeline.evaluation.scalability --windows {input.windows} --out {output.table}"
+        " --figure {output.figure} --params-json {params.cfg:q} > {log} 2>&1"
