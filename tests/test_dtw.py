@@ -99,3 +99,48 @@ def test_length_buckets_give_the_same_costs_as_one_padded_database():
     np.testing.assert_allclose(best, delta.min(axis=1)[order], rtol=1e-12)
     assert end.tolist() == np.argmin(delta, axis=1)[order].tolist()
     assert start.tolist() == [starts[p, e] for p, e in zip(order, end)]
+
+
+def test_jump_dtw_without_jumps_is_dtw_and_absorbs_a_played_repeat():
+    from pipeline.evaluation.dtw import jump_dtw_cost, jump_dtw_costs
+    rng = np.random.default_rng(21)
+    for _ in range(5):
+        q, s = rng.normal(size=(int(rng.integers(2, 15)), 6)), rng.normal(size=(int(rng.integers(2, 15)), 6))
+        plain = dtw_costs(q, PaddedDatabase.build({"s": s}))[0]
+        assert jump_dtw_cost(cosine_cost(q, s), np.inf) == pytest.approx(plain, rel=1e-12)
+        assert jump_dtw_cost(cosine_cost(q, s), 0.5) <= plain + 1e-12
+    # score A B C; the performance plays A B A B C (the repeat unfolded), a little slower and noisy
+    a, b, c = (rng.normal(size=(10, 6)) for _ in range(3))
+    score = np.concatenate([a, b, c])
+    perf = np.repeat(np.concatenate([a, b, a, b, c]), 2, axis=0) + 0.2 * rng.normal(size=(100, 6))
+    decoy = np.concatenate([a, b, rng.normal(size=(10, 6))])          # shares A B, not C
+    plain = dtw_costs(perf, PaddedDatabase.build({"score": score, "decoy": decoy}))
+    jumped = jump_dtw_costs(perf, [score, decoy], penalty=0.5)
+    assert jumped[0] < plain[0] - 0.05                 # the repeat no longer costs a long detour
+    assert jumped[0] < jumped[1]                       # and the true score stays the best match
+
+
+def test_jump_dtw_equals_a_direct_implementation():
+    """Cell by cell: vertical, diagonal (weight 2), horizontal, and a backward jump from any later column of
+    the previous row (+ penalty); the cheapest path's cost over its weight sum + 1."""
+    from pipeline.evaluation.dtw import jump_dtw_cost
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        cost = rng.uniform(0, 2, size=(int(rng.integers(1, 8)), int(rng.integers(1, 8))))
+        n, m, lam = *cost.shape, 0.3
+        d, w = np.full((n, m), np.inf), np.zeros((n, m))
+        for i in range(n):
+            for j in range(m):
+                if i == 0 and j == 0:
+                    d[0, 0], w[0, 0] = cost[0, 0], 1
+                    continue
+                cands = []
+                if i > 0:
+                    cands.append((d[i - 1, j] + cost[i, j], w[i - 1, j] + 1))
+                    if j > 0:
+                        cands.append((d[i - 1, j - 1] + 2 * cost[i, j], w[i - 1, j - 1] + 2))
+                    cands += [(d[i - 1, k] + lam + cost[i, j], w[i - 1, k] + 1) for k in range(j + 1, m)]
+                if j > 0:
+                    cands.append((d[i, j - 1] + cost[i, j], w[i, j - 1] + 1))
+                d[i, j], w[i, j] = min(cands, key=lambda t: t[0])
+        assert jump_dtw_cost(cost, lam) == pytest.approx(d[-1, -1] / (w[-1, -1] + 1), rel=1e-9)

@@ -199,3 +199,58 @@ def backtrack(cost: np.ndarray, acc: np.ndarray, end: int, subsequence: bool = F
                 i -= 1
         path.append((i, j))
     return np.array(path[::-1])
+
+
+def _suffix_min_after(x: np.ndarray):
+    """(value, index) of ``min(x[j + 1:])`` for every j (+inf, -1 past the end): where a backward jump comes from."""
+    rev = np.minimum.accumulate(x[::-1])[::-1]                         # min(x[j:])
+    idx = np.arange(len(x))
+    own = x <= rev                                                     # x[j] is the minimum of x[j:]
+    arg = np.minimum.accumulate(np.where(own, idx, len(x))[::-1])[::-1]   # first index attaining min(x[j:])
+    value = np.append(rev[1:], np.inf)
+    index = np.append(arg[1:], -1)
+    return value, index
+
+
+def jump_dtw_cost(cost: np.ndarray, penalty: float) -> float:
+    """Repeat-aware DTW of a performance (rows) against a score (columns): the DTW above plus a
+    **backward jump**: from any column of the previous row to an earlier column, for ``penalty``
+    (a repeat sign played: the performance goes back in the score). Returns the accumulated cost at
+    (N - 1, M - 1) divided by the path's weight sum + 1 (without jumps: exactly :func:`dtw_costs`'s
+    cost / (N + M)). ``penalty = inf`` gives plain DTW."""
+    cost = np.asarray(cost, np.float64)
+    n, m = cost.shape
+    cols = np.arange(m)
+    d = np.cumsum(W_HORIZONTAL * cost[0])
+    w = (cols + 1).astype(np.float64)                                  # weight sum of the path into each cell
+    for i in range(1, n):
+        c = cost[i]
+        vert, w_vert = d + W_VERTICAL * c, w + W_VERTICAL
+        diag, w_diag = np.full(m, np.inf), np.full(m, np.inf)
+        diag[1:], w_diag[1:] = d[:-1] + W_DIAGONAL * c[1:], w[:-1] + W_DIAGONAL
+        jump_from, src = _suffix_min_after(d)
+        jump = jump_from + penalty + W_VERTICAL * c
+        w_jump = np.where(src >= 0, w[np.maximum(src, 0)] + W_VERTICAL, np.inf)
+        x = np.minimum(np.minimum(vert, diag), jump)
+        wx = np.where(x == diag, w_diag, np.where(x == vert, w_vert, w_jump))
+        d, origin = _row_scan_origin(x, c)
+        w = wx[origin] + W_HORIZONTAL * (cols - origin)
+    return float(d[-1] / (w[-1] + 1.0))
+
+
+def _row_scan_origin(x: np.ndarray, c: np.ndarray):
+    """:func:`_row_scan` of one row, with the column where each cell's horizontal run starts."""
+    s = np.cumsum(W_HORIZONTAL * c)
+    v = x - s
+    running = np.minimum.accumulate(v)
+    origin = np.maximum.accumulate(np.where(v <= running, np.arange(len(x)), 0))
+    return s + running, origin
+
+
+def jump_dtw_costs(performance: list[np.ndarray] | np.ndarray, score: list[np.ndarray] | np.ndarray,
+                   penalty: float) -> np.ndarray:
+    """(P,) :func:`jump_dtw_cost` of pairs: one performance against P scores (A2S: the query is the
+    performance) or P performances against one score (S2A), windows as (n, dim) arrays."""
+    if isinstance(performance, np.ndarray):
+        return np.array([jump_dtw_cost(cosine_cost(performance, s), penalty) for s in score])
+    return np.array([jump_dtw_cost(cosine_cost(p, score), penalty) for p in performance])
