@@ -68,13 +68,62 @@ def sheet_encoder(dim: int = 32) -> CNNEncoder:
 
 
 class AudioEncoder(nn.Module):
-    def __init__(self, dim: int = 32, n_bins: int = C.N_BINS):
+    """Audio snippets (B, 1, n_bins, ``context_frames``) -> (B, dim); the default context is 1 s (20 frames)."""
+
+    def __init__(self, dim: int = 32, n_bins: int = C.N_BINS, context_frames: int = C.SPEC_CONTEXT_FRAMES):
         super().__init__()
         self.tbn = TemporalBatchNorm(n_bins)
-        self.cnn = CNNEncoder((C.SPEC_CONTEXT_FRAMES, n_bins), "group", dim)
+        self.cnn = CNNEncoder((context_frames, n_bins), "group", dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.cnn(self.tbn(x))
+
+
+class FrameAttention(nn.Module):
+    """Soft attention over the frames of a spectrogram excerpt (Dorfer et al. 2018; Carvalho & Widmer 2021).
+
+    The same VGG-style blocks as the encoders read the excerpt (B, 1, n_bins, T); a 1x1 convolution to
+    T channels, global average pooling and a softmax over them give one weight per frame, (B, T),
+    summing to one. :meth:`apply` multiplies the excerpt's frames by weight x T, so uniform attention
+    leaves it unchanged. The last convolution starts at zero: training starts from uniform attention.
+    """
+
+    def __init__(self, context_frames: int, n_bins: int = C.N_BINS, channels=CHANNELS):
+        super().__init__()
+        layers, c_in = [], 1
+        for c in channels:
+            for _ in range(2):
+                layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.GroupNorm(1, c), nn.ELU()]
+                c_in = c
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.to_frames = nn.Conv2d(c_in, context_frames, 1)
+        nn.init.zeros_(self.to_frames.weight), nn.init.zeros_(self.to_frames.bias)
+        self.context_frames = context_frames
+
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T) attention weights of excerpts ``x`` (B, 1, n_bins, T); float32, rows sum to one."""
+        logits = self.to_frames(self.features(x.transpose(2, 3))).mean(dim=(2, 3))
+        return torch.softmax(logits.float(), dim=1)
+
+    def apply(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(excerpt reweighted frame by frame, the weights)."""
+        w = self.weights(x)
+        return x * (w * self.context_frames)[:, None, None, :].to(x.dtype), w
+
+
+class AttentionAudioEncoder(nn.Module):
+    """:class:`FrameAttention` followed by the plain :class:`AudioEncoder` on the reweighted excerpt."""
+
+    def __init__(self, dim: int = 32, n_bins: int = C.N_BINS, context_frames: int = C.SPEC_CONTEXT_FRAMES):
+        super().__init__()
+        self.tbn = TemporalBatchNorm(n_bins)
+        self.attention = FrameAttention(context_frames, n_bins)
+        self.cnn = CNNEncoder((context_frames, n_bins), "group", dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.tbn(x)
+        return self.cnn(self.attention.apply(x)[0])
 
 
 def _inv_sqrt(s: torch.Tensor) -> torch.Tensor:
