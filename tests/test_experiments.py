@@ -61,8 +61,18 @@ def test_report_holds_every_table_and_figure(project, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     names = report.read_text()
     for f in ("table2.csv", "dim_sweep.png", "dim_sweep.csv", "tempo.csv", "distance_vs_duration.png",
-              "retrieval_examples.png"):
+              "retrieval_examples.png", "piece_id.md", "fragments.png", "scalability.png", "dtw_paths.png",
+              "snippet_retrieval.md"):
         assert f in names, f
+
+
+def test_snippet_retrieval_of_every_snippet_model(project):
+    table = pd.read_csv(project / "results/tables/snippet_retrieval.csv")
+    assert sorted(table.model) == ["snippet (pretraining)"] * 2 + ["snippet + CCA refit"] * 2
+    m = json.loads((project / "results/snippet_retrieval/snippet_cca.json").read_text())
+    n = m["n_pairs"]
+    assert 2 <= n <= 2000 and m["a2s"]["n_queries"] == m["s2a"]["n_queries"] == n
+    assert abs(m["a2s"]["chance_MRR"] - sum(1 / k for k in range(1, n + 1)) / n) < 1e-9
 
 
 def test_experiment_params_are_checked(base_params):

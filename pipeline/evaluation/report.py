@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-DISPLAY = {"bl": "BL", "snippet": "snippet (pretraining)", "rnn": "RNN", "rnn_ft": "RNN-FT", "rnn_fz": "RNN-FZ",
+DISPLAY = {"bl": "BL", "snippet": "snippet (pretraining)", "snippet_cca": "snippet + CCA refit",
+           "rnn": "RNN", "rnn_ft": "RNN-FT", "rnn_fz": "RNN-FZ",
            "rnn_ft_cca": "RNN-FT-CCA", "rnn_fz_cca": "RNN-FZ-CCA"}
 COLUMNS = ["R@1", "R@5", "R@10", "R@25", "MRR", "median_rank", "mean_rank"]
 

@@ -44,6 +44,48 @@ rule table2:
         "python -m pipeline.evaluation.tables {input.metrics} --out results/tables/table2 > {log} 2>&1"
 
 
+rule snippet_retrieval:
+    input:
+        model="models/{snippet_model}/model.pt",
+        tables=EVAL_TABLES + expand("data/dataset/{split}/snippets.csv", split=[config["evaluation"]["split"]]),
+        code=stage_code("evaluation.snippet_retrieval"),
+    output:
+        metrics="results/snippet_retrieval/{snippet_model}.json",
+    params:
+        cfg=stage_params("seed", "training", "evaluation", "snippet_retrieval"),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/snippet_retrieval/{snippet_model}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "python -m pipeline.evaluation.snippet_retrieval --model {input.model} --dataset data/dataset"
+        " --out {output.metrics} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule snippet_table:
+    input:
+        metrics=expand("results/snippet_retrieval/{snippet_model}.json", snippet_model=["snippet", "snippet_cca"]),
+        code=stage_code("evaluation.tables"),
+    output:
+        csv="results/tables/snippet_retrieval.csv",
+        md=report("results/tables/snippet_retrieval.md", caption="../report/snippet_retrieval.rst", category="Results"),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/tables/snippet_retrieval.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "python -m pipeline.evaluation.tables {input.metrics} --out results/tables/snippet_retrieval > {log} 2>&1"
+
+
 rule evaluation:
     input:
         rules.table2.output,
+        rules.snippet_table.output,
