@@ -74,7 +74,7 @@ def piece_windows(params: dict, model_path: Path, dataset: Path, out: Path, root
     perfs = perfs[perfs.piece.isin(pieces.piece)].reset_index(drop=True)
     sheet, sheet_piece, sheet_x, widths = [], [], [], []
     for i, row in enumerate(tqdm(pieces.itertuples(), total=len(pieces), desc="sheet", file=sys.stderr, mininterval=5)):
-        image = np.asarray(Image.open(root / row.unrolled).convert("L"))
+        image = np.array(Image.open(root / row.unrolled).convert("L"))     # writable: torch shares its memory
         x, e = embed_piece_sheet(model, image, p["sheet_hop_px"], device)
         sheet.append(e), sheet_piece.append(np.full(len(x), i)), sheet_x.append(x), widths.append(image.shape[1])
     audio, audio_perf, audio_frame = [], [], []
