@@ -93,9 +93,10 @@ def test_workflow_through_slurm_equals_the_local_run(two_runs, tmp_path):
     assert {jobs[j]["JobState"] for j in submitted} == {"COMPLETED"}
     per_rule = Counter(jobs[j]["Comment"] for j in submitted)
     # the data jobs (one per batch: train, valid and test pieces) and the alignment figures are bundled
-    # into a single job (group `piece`)
+    # into a single job (group `piece`); `dataset` runs where Snakemake runs (a local rule)
     assert per_rule == {"rule_piece_alignment_figure_piece_test_000_piece_train_000_piece_valid_000": 1,
-                        "rule_dataset": 1, "rule_train_snippet": 1}
+                        "rule_train_snippet": 1}
+    assert "localrule dataset:" in log
     # the GPU request reaches sbatch (--gpus=1) and the scheduler (gres) for the training job only
     calls = [line for line in log.splitlines() if line.startswith("sbatch call:")]
     assert [("--gpus=1" in c, "rule_train_snippet" in c) for c in calls].count((True, True)) == 1
