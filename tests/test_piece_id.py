@@ -86,13 +86,13 @@ def test_piece_id_stage_outputs(two_runs):
     queries = pd.read_csv(wd / "results/piece_id/queries.csv")
     assert len(queries) == 5 * 2 * 2 and set(queries.piece) == {"TestC__Op1__rondo"}
     assert (wd / "results/tables/piece_id.md").read_text().startswith("| method |")
-    assert (wd / "results/figures/piece_id/dtw_paths.png").stat().st_size > 10_000
+    assert (wd / "results/piece_id/dtw_paths.png").stat().st_size > 10_000
     scal = pd.read_csv(wd / "results/piece_id/scalability.csv")
     assert set(scal.method) == {"vote_k25", "dtw"} and scal.pieces.max() == 3 and scal.n_queries.eq(1).all()
     frag = json.loads((wd / "results/piece_id/fragments.json").read_text())
     assert "10 s" in frag["a2s"] and "1 system" in frag["s2a"]
     assert frag["a2s"]["10 s"]["n_queries"] == 40 and 0 <= frag["a2s"]["10 s"]["localised"] <= 1
-    assert (wd / "results/figures/piece_id/fragments.png").stat().st_size > 10_000
+    assert (wd / "results/piece_id/fragments.png").stat().st_size > 10_000
 
 
 def test_query_command_end_to_end(two_runs, tmp_path):

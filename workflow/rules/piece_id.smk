@@ -42,7 +42,7 @@ rule piece_id:
         metrics="results/piece_id/metrics.json",
         details="results/piece_id/queries.csv",
         table=report("results/tables/piece_id.md", caption="../report/piece_id.rst", category="Results"),
-        figure=report("results/figures/piece_id/dtw_paths.png", caption="../report/dtw_paths.rst", category="Results"),
+        figure=report("results/piece_id/dtw_paths.png", caption="../report/dtw_paths.rst", category="Results"),
     params:
         cfg=stage_params("seed", "render.test_tempo_ratios", "evaluation.tempo", "evaluation.ties",
                          "evaluation.bl_similarity_tiebreak", "piece_id"),
@@ -71,7 +71,7 @@ rule fragments:
     output:
         metrics="results/piece_id/fragments.json",
         details="results/piece_id/fragments.csv",
-        figure=report("results/figures/piece_id/fragments.png", caption="../report/fragments.rst", category="Results"),
+        figure=report("results/piece_id/fragments.png", caption="../report/fragments.rst", category="Results"),
     params:
         cfg=stage_params("seed", "evaluation.tempo", "evaluation.ties", "piece_id.fragments"),
     conda:
@@ -97,7 +97,7 @@ rule scalability:
         code=stage_code("evaluation.scalability"),
     output:
         table="results/piece_id/scalability.csv",
-        figure=report("results/figures/piece_id/scalability.png", caption="../report/scalability.rst", category="Results"),
+        figure=report("results/piece_id/scalability.png", caption="../report/scalability.rst", category="Results"),
     params:
         cfg=stage_params("seed", "evaluation.tempo", "evaluation.ties", "evaluation.bl_similarity_tiebreak",
                          "piece_id.scalability"),
