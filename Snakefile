@@ -18,10 +18,12 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/piece.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/pack.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/experiments.smk"
 include: "workflow/rules/piece_id.smk"
+include: "workflow/rules/attention.smk"
 
 
 rule all:

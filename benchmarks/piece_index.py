@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.evaluation.dtw import Database, subsequence_best  # noqa: E402
-from pipeline.evaluation.voting import CHUNK  # noqa: E402
+from pipeline.evaluation.window_index import CHUNK  # noqa: E402
 
 DIM = 32
 

@@ -79,7 +79,7 @@ def two_runs(tmp_path_factory):
     from pipeline.core.params import load
     p = tiny_corpus_params(load(REPO / "params.yaml"))
     runs = []
-    for name, target in (("a", []), ("b", ["data"])):
+    for name, target in (("a", ["all", "identification"]), ("b", ["data"])):
         wd = tmp_path_factory.mktemp(f"run_{name}")
         write_params(wd, p)
         res = snakemake(wd, *target)

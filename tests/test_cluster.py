@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import REPO
 from slurm_cluster import ClusterUnavailable, SingleNodeSlurm
-from test_workflow import tree_digest
+from test_workflow import data_digest
 
 PROFILE = REPO / "profiles" / "slurm" / "profile.yaml"
 TRAINING_RULES = {"train_snippet", "refine_cca", "train_passage", "train_sweep"}
@@ -105,7 +105,7 @@ def test_workflow_through_slurm_equals_the_local_run(two_runs, tmp_path):
     assert gpu_jobs == {"rule_train_snippet"}
 
     # outputs equal the local run's, byte for byte
-    a, b = tree_digest(local / "data"), tree_digest(wd / "data")
+    a, b = data_digest(local), data_digest(wd)
     assert a.keys() == b.keys() and [k for k in a if a[k] != b[k]] == []
     for path in ("models/snippet/model.pt", "results/figures/alignment/TestC__Op1__rondo.png"):
         assert (local / path).read_bytes() == (wd / path).read_bytes(), path

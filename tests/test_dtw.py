@@ -144,3 +144,18 @@ def test_jump_dtw_equals_a_direct_implementation():
                     cands.append((d[i, j - 1] + cost[i, j], w[i, j - 1] + 1))
                 d[i, j], w[i, j] = min(cands, key=lambda t: t[0])
         assert jump_dtw_cost(cost, lam) == pytest.approx(d[-1, -1] / (w[-1, -1] + 1), rel=1e-9)
+
+
+def test_jump_dtw_batches_equal_one_pair_at_a_time():
+    """Both arrangements of the vectorised jump-DTW (one performance vs P scores of different lengths;
+    P performances of different lengths vs one score) give each pair's own cost."""
+    from pipeline.evaluation.dtw import jump_dtw_cost, jump_dtw_costs
+    rng = np.random.default_rng(5)
+    perf = rng.normal(size=(9, 4))
+    scores = [rng.normal(size=(int(rng.integers(1, 12)), 4)) for _ in range(6)]
+    for lam in (0.2, 1.0, np.inf):
+        batch = jump_dtw_costs(perf, scores, lam)
+        assert batch == pytest.approx([jump_dtw_cost(cosine_cost(perf, s), lam) for s in scores], rel=1e-9)
+        perfs = [rng.normal(size=(int(rng.integers(1, 12)), 4)) for _ in range(6)]
+        batch = jump_dtw_costs(perfs, scores[0], lam)
+        assert batch == pytest.approx([jump_dtw_cost(cosine_cost(p, scores[0]), lam) for p in perfs], rel=1e-9)

@@ -62,7 +62,7 @@ def test_a_changed_rule_fails_the_check(tmp_path):
     shutil.copytree(REPO / "workflow", tmp_path / "workflow")
     shutil.copytree(PIPELINE, tmp_path / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     rule = tmp_path / "workflow" / "rules" / "evaluate.smk"
-    rule.write_text(rule.read_text().replace("--dataset data/dataset", "--dataset data/dataset --split valid"))  # broken
+    rule.write_text(rule.read_text().replace("--dataset {params.dataset}", "--dataset {params.dataset} --split valid"))  # broken
     res = check(tmp_path)
     assert res.returncode == 1 and "--split valid" in res.stderr and "run `python -m pipeline.core.dvcyaml`" in res.stderr
 

@@ -57,7 +57,7 @@ def test_details_and_distance_figure_agree_with_the_metrics(project):
 def test_report_holds_every_table_and_figure(project, tmp_path):
     from conftest import snakemake
     report = tmp_path / "report.html"
-    r = snakemake(project, "--report", str(report))
+    r = snakemake(project, "--report", str(report), "all", "identification")
     assert r.returncode == 0, r.stderr[-3000:]
     names = report.read_text()
     for f in ("table2.csv", "dim_sweep.png", "dim_sweep.csv", "tempo.csv", "distance_vs_duration.png",

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from pipeline.core.constants import SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES
@@ -48,9 +49,19 @@ def test_order_lets_dtw_identify_a_piece_that_voting_misses():
     assert int(torch.argmin(votes[0])) == 1 and rank_counts(votes, match)[0][0] == 1
     dtw = dtw_method([query], pieces)
     assert int(torch.argmin(dtw[0])) == 0 and rank_counts(dtw, match)[0][0] == 0
-    refined = refine_method([query], pieces, k=1, top=2, tiebreak=True)      # the shortlist holds both
+    vote_filter = {"filter": "vote", "vote_k": 1, "coarse": 1, "top": 2}
+    refined = refine_method([query], pieces, vote_filter, tiebreak=True)      # the shortlist holds both
     assert int(torch.argmin(refined[0])) == 0
-    assert torch.argsort(refine_method([query], pieces, k=1, top=1, tiebreak=True)[0]).tolist()[0] == 1
+    assert torch.argsort(refine_method([query], pieces, {**vote_filter, "top": 1}, tiebreak=True)[0]).tolist()[0] == 1
+    coarse = refine_method([query], pieces, {"filter": "coarse_dtw", "vote_k": 1, "coarse": 3, "top": 1}, tiebreak=True)
+    assert int(torch.argmin(coarse[0])) == 0                                  # pooled DTW keeps the order: right piece first
+
+
+def test_pooled_windows():
+    from pipeline.evaluation.identification import pooled
+    x = np.arange(10, dtype=float).reshape(5, 2)
+    np.testing.assert_allclose(pooled(x, 2), [[1, 2], [5, 6], [8, 9]])       # the last group filled by the last window
+    assert pooled(x, 1) is x
 
 
 def test_fragment_search_finds_and_localises_planted_fragments():
@@ -93,6 +104,9 @@ def test_piece_id_stage_outputs(two_runs):
     assert "10 s" in frag["a2s"] and "1 system" in frag["s2a"]
     assert frag["a2s"]["10 s"]["n_queries"] == 40 and 0 <= frag["a2s"]["10 s"]["localised"] <= 1
     assert (wd / "results/piece_id/fragments.png").stat().st_size > 10_000
+    unfolded = pd.read_csv(wd / "data/unfolded/pieces.csv")     # the tiny test piece repeats nothing (unfold only)
+    assert unfolded.piece.tolist() == ["TestC__Op1__rondo"] and unfolded.repeats.tolist() == ["none"]
+    assert json.loads((wd / "results/piece_id/repeats.json").read_text())["n_queries"] == 0
 
 
 def test_query_command_end_to_end(two_runs, tmp_path):
@@ -170,3 +184,113 @@ def test_fingerprints_find_a_piece_from_an_excerpt_of_its_windows():
     assert int(np.argmax(scores)) == 4 and scores[4] >= 0.8 * 3 * 28
     h, t = hashes(np.array([1, 2, 3]), 4, 2)
     assert sorted(zip(h.tolist(), t.tolist())) == [(6, 0), (7, 0), (11, 1)]
+
+
+def _write_windows(folder: Path, sheets: dict, perfs: list[tuple[str, float, str, np.ndarray]], splits: dict) -> Path:
+    """A piece_windows output folder from sheet sequences {piece: (W, dim)} and performances
+    [(piece, ρ, role, (W, dim))] (positions are window indices)."""
+    names = list(sheets)
+    np.savez(folder / "windows.npz",
+             sheet=np.concatenate([sheets[n] for n in names]).astype(np.float32),
+             sheet_piece=np.concatenate([np.full(len(sheets[n]), i) for i, n in enumerate(names)]),
+             sheet_x=np.concatenate([np.arange(len(sheets[n]), dtype=float) for n in names]),
+             audio=np.concatenate([a for *_, a in perfs]).astype(np.float32),
+             audio_perf=np.concatenate([np.full(len(a), i) for i, (*_, a) in enumerate(perfs)]),
+             audio_frame=np.concatenate([np.arange(len(a)) for *_, a in perfs]))
+    pd.DataFrame({"piece": names, "split": [splits[n] for n in names], "width_px": 100}).to_csv(
+        folder / "pieces.csv", index=False)
+    pd.DataFrame({"piece": [p for p, *_ in perfs], "performance": [f"perf{i}" for i in range(len(perfs))],
+                  "soundfont": "t", "tempo_ratio": [r for _, r, *_ in perfs], "n_frames": [len(a) for *_, a in perfs],
+                  "role": [role for _, _, role, _ in perfs]}).to_csv(folder / "performances.csv", index=False)
+    return folder / "windows.npz"
+
+
+def test_jump_dtw_identifies_a_performance_that_plays_the_repeats(tmp_path, base_params):
+    """Each test piece's score is A B C; its unfolded performance plays A B A B C. A decoy piece's score
+    is A B A B D (the repeat written out, another ending): A2S, DTW prefers the decoy for the unfolded
+    performance; jump-DTW (a backward jump for λ) finds the true piece, and both find it in printed order."""
+    from pipeline.evaluation.piecedb import Windows
+    from pipeline.evaluation.repeats import evaluate_repeats
+    rng = np.random.default_rng(3)
+    sheets, splits, perfs, unfolded = {}, {}, [], []
+    for k in range(3):
+        a, b, c, d = (rng.normal(size=(6, 8)) for _ in range(4))
+        sheets[f"piece{k}"], splits[f"piece{k}"] = np.concatenate([a, b, c]), "test"
+        sheets[f"decoy{k}"], splits[f"decoy{k}"] = np.concatenate([a, b, a, b, d]), "train"
+        noisy = lambda x: np.repeat(x, 2, axis=0) + 0.3 * rng.normal(size=(2 * len(x), 8))
+        perfs += [(f"piece{k}", 1.0, "database+query", noisy(sheets[f"piece{k}"])),
+                  (f"decoy{k}", 1.0, "database", noisy(sheets[f"decoy{k}"]))]
+        unfolded.append(noisy(np.concatenate([a, b, a, b, c])))
+    windows = Windows(_write_windows(tmp_path, sheets, perfs, splits))
+    table = pd.DataFrame({"piece": [f"piece{k}" for k in range(3)], "unfolded_duration_s": 10.0, "printed_duration_s": 6.0})
+    params = {**base_params, "piece_id": {**base_params["piece_id"], "repeats": {"min_extra_duration": 0.05,
+                                                                                  "jump_penalties": [0.5]}}}
+    metrics, details = evaluate_repeats(params, windows, table, unfolded, log=lambda m: None)
+    for direction in ("a2s", "s2a"):
+        assert metrics["printed"]["dtw"][direction]["MRR"] == 1.0
+        assert metrics["printed"]["jump_dtw_l0.5"][direction]["MRR"] == 1.0
+        assert metrics["unfolded"]["jump_dtw_l0.5"][direction]["MRR"] == 1.0
+        assert metrics["unfolded"]["dtw"][direction]["n_queries"] == 3
+    assert metrics["unfolded"]["dtw"]["a2s"]["MRR"] == 0.5     # the decoy (its score = the performance's order) first
+    assert set(details.condition) == {"printed", "unfolded"} and len(details) == 2 * 2 * 2 * 3
+
+
+def test_unfold_renders_the_repeats_of_a_real_score(tmp_path, base_params):
+    """LilyPond (with the unfold include) plays a volta repeat twice at the \\midi block's tempo: 3 printed
+    bars of 4/4 at 120 bpm last 6 s, unfolded 5 bars 10 s; a piece whose repeats are written out
+    (the tiny corpus's rondo: \\repeat unfold only) has none."""
+    from pipeline.data.normalize import normalize_piece
+    from pipeline.data.probe import run_lilypond
+    from pipeline.data.unfold import unfold_split
+    volta = tmp_path / "src" / "volta"
+    volta.mkdir(parents=True)
+    (volta / "volta.ly").write_text(
+        '\\version "2.24.1"\n\\score { \\new Staff \\relative c\' { \\repeat volta 2 { c4 d e f | g1 } c1 } '
+        '\\layout { } \\midi { \\tempo 4 = 120 } }\n')
+    rondo = Path(__file__).parent / "data" / "mutopia" / "ftp" / "TestC" / "Op1" / "rondo"
+    rows = []
+    for piece, folder, main in (("volta", volta, "volta.ly"), ("rondo", rondo, "rondo-lys/rondo.ly")):
+        score = tmp_path / "data" / "pieces" / piece / "score"
+        norm_main, _ = normalize_piece(folder, main, score / "source")
+        run = run_lilypond(norm_main, piece, tmp_path)
+        (score / "score.midi").write_bytes(run.midi[0].read_bytes())
+        rows.append({"piece": piece, "split": "test", "main": main})
+    dataset = tmp_path / "data" / "dataset"
+    (dataset / "test").mkdir(parents=True)
+    pd.DataFrame({"piece": [r["piece"] for r in rows]}).to_csv(dataset / "test" / "pieces.csv", index=False)
+    pd.DataFrame(rows).to_csv(dataset / "index.tsv", sep="\t", index=False)
+    out = tmp_path / "data" / "unfolded"
+    table = unfold_split(base_params, dataset, out, root=tmp_path, log=lambda m: None).set_index("piece")
+    assert table.repeats.to_dict() == {"volta": "unfolded", "rondo": "none"}
+    assert table.printed_duration_s["volta"] == pytest.approx(6.0, abs=1e-3)
+    assert table.unfolded_duration_s["volta"] == pytest.approx(10.0, abs=1e-3)
+    perf = pd.read_csv(out / "performances.csv")
+    assert perf.piece.tolist() == ["volta"] and perf.soundfont.tolist() == [base_params["render"]["test_soundfont"]]
+    spec = np.load(tmp_path / perf.spec[0])
+    assert spec.shape == (92, perf.n_frames[0]) and perf.n_frames[0] >= 20 * 10.0
+
+
+def test_window_index_exact_and_approximate():
+    """Exact search returns the true k nearest windows; above its threshold the HNSW index answers with
+    high recall, the same answers on a rebuild (one-thread graph), and the vote method keeps its ranking."""
+    from pipeline.evaluation.window_index import WindowIndex
+    rng = np.random.default_rng(2)
+    db = rng.normal(size=(3000, 16)).astype(np.float32)
+    db /= np.linalg.norm(db, axis=1, keepdims=True)
+    q = db[:50] + 0.05 * rng.normal(size=(50, 16)).astype(np.float32)
+    exact = WindowIndex(db, approximate_above=None)
+    d, idx = exact.search(q, 10)
+    truth = np.argsort(-(q @ db.T), axis=1, kind="stable")[:, :10]
+    assert not exact.approximate and (idx.numpy()[:, 0] == np.arange(50)).all()
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx.numpy(), truth)]) == 1.0
+    approx = WindowIndex(db, approximate_above=1000, hnsw_m=16, ef_search=64)
+    d2, idx2 = approx.search(q, 10)
+    assert approx.approximate and np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx2.numpy(), truth)]) >= 0.9
+    assert torch.equal(WindowIndex(db, approximate_above=1000, hnsw_m=16, ef_search=64).search(q, 10)[1], idx2)
+    np.testing.assert_allclose(d2.numpy()[:, 0], d.numpy()[:, 0], atol=1e-5)
+    pieces = [db[i * 300:(i + 1) * 300] for i in range(10)]
+    queries = [db[i * 300 + 10:i * 300 + 60] for i in range(10)]
+    exact_votes = vote_method(queries, pieces, k=5, tiebreak=True)
+    approx_votes = vote_method(queries, pieces, k=5, tiebreak=True,
+                               index={"approximate_above": 1000, "hnsw_m": 16, "ef_search": 64})
+    assert (exact_votes.argmin(1) == torch.arange(10)).all() and (approx_votes.argmin(1) == torch.arange(10)).all()

@@ -85,14 +85,39 @@ def run_lilypond_batch(mains: list[Path], names: list[str], workdir: Path, timeo
     return [run if run.n_errors == 0 and run.pdf.exists() and run.stderr else None for run in done[0]]
 
 
-def _run(mains: list[Path], names: list[str], workdir: Path, timeout: float):
+def run_midi_batch(mains: list[Path], names: list[str], workdir: Path, settings: Path,
+                   timeout: float = 600) -> list[tuple[Path | None, str]]:
+    """MIDI-only LilyPond runs (``settings`` drops the page output, e.g. the unfold include) of several
+    mains in one process; per main ``(its one MIDI file or None, its first error line or "")`` (a main
+    that wrote its MIDI counts as done even when LilyPond reported errors it recovered from). A main
+    the batch gave nothing for (a crash or timeout of the batch) is run alone, so one bad piece costs
+    only itself."""
+    done = _run(mains, names, workdir, timeout, settings)
+    out = []
+    for i, (main, name) in enumerate(zip(mains, names)):
+        run = done[0][i] if done is not None else None
+        if run is None or (len(run.midi) != 1 and done[1] != 0):
+            alone = _run([main], [name], workdir, timeout, settings)
+            run = alone[0][0] if alone is not None else None
+        if run is None:
+            out.append((None, f"lilypond timeout: no result after {timeout:.0f} s"))
+        elif len(run.midi) != 1:          # errors LilyPond recovers from are tolerated, as in the engraving
+            errors = [ln for ln in run.stderr.splitlines() if "error:" in ln]
+            out.append((None, errors[0] if errors else f"{len(run.midi)} MIDI files written"))
+        else:
+            out.append((run.midi[0], ""))
+    return out
+
+
+def _run(mains: list[Path], names: list[str], workdir: Path, timeout: float, settings: Path = PROBE_FILE):
     """(runs, exit status, stderr) of one LilyPond process on ``mains``, or ``None`` on a timeout.
+    ``settings``: the file LilyPond includes before each main (``-dinclude-settings``), the probe by default.
 
     Each main is engraved through a wrapper ``workdir/<name>.ly`` that includes it by absolute path
     (its own includes resolve relative to its folder), so outputs never collide and a piece's log,
     its part of LilyPond's output from ``Processing `<name>.ly'`` on, does not depend on its batch."""
-    probe = workdir / "scorelink_probe.ily"
-    probe.write_text(PROBE_FILE.read_text())
+    probe = workdir / settings.name
+    probe.write_text(settings.read_text())
     for name, main in zip(names, mains):
         path = str(main.resolve()).replace("\\", "\\\\").replace('"', '\\"')
         (workdir / f"{name}.ly").write_text(f'\\version "2.24.1"\n\\include "{path}"\n', encoding="utf-8")

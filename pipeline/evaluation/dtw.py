@@ -67,23 +67,30 @@ class PaddedDatabase:
         return np.where(self.valid(), c, np.inf)
 
 
+def length_buckets(lengths: list[int], max_padding: float = 0.25) -> list[np.ndarray]:
+    """Indices of sequences grouped by length (ascending) so that padding each group to its longest
+    member pads at most ``max_padding`` of the group's cells."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    groups, group = [], []
+    for i in order:                       # ascending lengths: a group's padding grows with its last member
+        cand = group + [i]
+        if group and 1 - sum(lengths[j] for j in cand) / (len(cand) * lengths[i]) > max_padding:
+            groups.append(np.array(group))
+            cand = [i]
+        group = cand
+    groups.append(np.array(group))
+    return groups
+
+
 class Database:
     """Pieces grouped by length into :class:`PaddedDatabase` buckets (padding at most ``max_padding`` of a
     bucket's cells), so that a few long pieces do not multiply the work for all the others."""
 
     def __init__(self, sequences: dict, max_padding: float = 0.25):
         self.names = list(sequences)
-        order = sorted(self.names, key=lambda n: (len(sequences[n]), str(n)))
-        self.buckets: list[PaddedDatabase] = []
-        group: list = []
-        for n in order:                       # ascending lengths: a bucket's padding grows with its last piece
-            cand = group + [n]
-            cells = len(cand) * len(sequences[n])
-            if group and 1 - sum(len(sequences[m]) for m in cand) / cells > max_padding:
-                self.buckets.append(PaddedDatabase.build({m: sequences[m] for m in group}))
-                cand = [n]
-            group = cand
-        self.buckets.append(PaddedDatabase.build({m: sequences[m] for m in group}))
+        keys = sorted(self.names, key=str)
+        groups = length_buckets([len(sequences[n]) for n in keys], max_padding)
+        self.buckets = [PaddedDatabase.build({keys[i]: sequences[keys[i]] for i in g}) for g in groups]
         where = {n: (b, i) for b, db in enumerate(self.buckets) for i, n in enumerate(db.names)}
         self.where = [where[n] for n in self.names]
 
@@ -201,56 +208,91 @@ def backtrack(cost: np.ndarray, acc: np.ndarray, end: int, subsequence: bool = F
     return np.array(path[::-1])
 
 
-def _suffix_min_after(x: np.ndarray):
-    """(value, index) of ``min(x[j + 1:])`` for every j (+inf, -1 past the end): where a backward jump comes from."""
-    rev = np.minimum.accumulate(x[::-1])[::-1]                         # min(x[j:])
-    idx = np.arange(len(x))
-    own = x <= rev                                                     # x[j] is the minimum of x[j:]
-    arg = np.minimum.accumulate(np.where(own, idx, len(x))[::-1])[::-1]   # first index attaining min(x[j:])
-    value = np.append(rev[1:], np.inf)
-    index = np.append(arg[1:], -1)
-    return value, index
+def jump_dtw_batch(cost_row, n_rows: np.ndarray, n_cols: np.ndarray, penalty: float) -> np.ndarray:
+    """Repeat-aware DTW of P (performance, score) pairs at once: the DTW above plus a **backward jump**
+    from any column of the previous row to an earlier column, for ``penalty`` (a repeat sign played:
+    the performance goes back in the score). Rows are performance windows, columns score windows.
 
-
-def jump_dtw_cost(cost: np.ndarray, penalty: float) -> float:
-    """Repeat-aware DTW of a performance (rows) against a score (columns): the DTW above plus a
-    **backward jump**: from any column of the previous row to an earlier column, for ``penalty``
-    (a repeat sign played: the performance goes back in the score). Returns the accumulated cost at
-    (N - 1, M - 1) divided by the path's weight sum + 1 (without jumps: exactly :func:`dtw_costs`'s
-    cost / (N + M)). ``penalty = inf`` gives plain DTW."""
-    cost = np.asarray(cost, np.float64)
-    n, m = cost.shape
+    ``cost_row(i)`` gives row ``i`` of every pair's cost matrix, (P, M) with M >= every ``n_cols``
+    (entries past a pair's ``n_cols`` are ignored); pair p has ``n_rows[p]`` rows. Returns (P,) the
+    accumulated cost at (n_rows - 1, n_cols - 1) divided by the path's weight sum + 1 (without jumps:
+    exactly :func:`dtw_costs`'s cost / (N + M)). ``penalty = inf`` gives plain DTW."""
+    n_rows, n_cols = np.asarray(n_rows, int), np.asarray(n_cols, int)
+    out = np.full(len(n_rows), np.nan)
+    c = np.asarray(cost_row(0), np.float64)
+    m = c.shape[1]
     cols = np.arange(m)
-    d = np.cumsum(W_HORIZONTAL * cost[0])
-    w = (cols + 1).astype(np.float64)                                  # weight sum of the path into each cell
-    for i in range(1, n):
-        c = cost[i]
+    valid = cols[None, :] < n_cols[:, None]
+    last = (np.arange(len(n_rows)), n_cols - 1)
+
+    def finish(i: int) -> None:
+        done = n_rows - 1 == i
+        out[done] = (d[last] / (w[last] + 1.0))[done]
+
+    d = np.where(valid, np.cumsum(W_HORIZONTAL * np.where(valid, c, 0.0), axis=1), np.inf)
+    w = np.broadcast_to(W_HORIZONTAL * cols + 1.0, c.shape).copy()    # weight sum of the path into each cell
+    finish(0)
+    for i in range(1, int(n_rows.max())):
+        c = np.where(valid, np.asarray(cost_row(i), np.float64), np.inf)
         vert, w_vert = d + W_VERTICAL * c, w + W_VERTICAL
-        diag, w_diag = np.full(m, np.inf), np.full(m, np.inf)
-        diag[1:], w_diag[1:] = d[:-1] + W_DIAGONAL * c[1:], w[:-1] + W_DIAGONAL
-        jump_from, src = _suffix_min_after(d)
-        jump = jump_from + penalty + W_VERTICAL * c
-        w_jump = np.where(src >= 0, w[np.maximum(src, 0)] + W_VERTICAL, np.inf)
+        diag, w_diag = np.full_like(c, np.inf), np.full_like(c, np.inf)
+        diag[:, 1:], w_diag[:, 1:] = d[:, :-1] + W_DIAGONAL * c[:, 1:], w[:, :-1] + W_DIAGONAL
+        suffix = np.minimum.accumulate(d[:, ::-1], axis=1)[:, ::-1]          # min(d[:, j:])
+        first = np.minimum.accumulate(np.where(d <= suffix, cols, m)[:, ::-1], axis=1)[:, ::-1]   # where attained
+        jump, src = np.full_like(c, np.inf), np.zeros(c.shape, int)
+        jump[:, :-1], src[:, :-1] = suffix[:, 1:], first[:, 1:]              # from a later column of the row above
+        jump += penalty + W_VERTICAL * c
+        w_jump = np.take_along_axis(w, np.minimum(src, m - 1), axis=1) + W_VERTICAL
         x = np.minimum(np.minimum(vert, diag), jump)
         wx = np.where(x == diag, w_diag, np.where(x == vert, w_vert, w_jump))
         d, origin = _row_scan_origin(x, c)
-        w = wx[origin] + W_HORIZONTAL * (cols - origin)
-    return float(d[-1] / (w[-1] + 1.0))
+        w = np.take_along_axis(wx, origin, axis=1) + W_HORIZONTAL * (cols - origin)
+        d = np.where(valid, d, np.inf)
+        finish(i)
+    return out
+
+
+def jump_dtw_cost(cost: np.ndarray, penalty: float) -> float:
+    """:func:`jump_dtw_batch` of one (N, M) cost matrix (rows: performance, columns: score)."""
+    cost = np.asarray(cost, np.float64)
+    return float(jump_dtw_batch(lambda i: cost[i][None], [cost.shape[0]], [cost.shape[1]], penalty)[0])
 
 
 def _row_scan_origin(x: np.ndarray, c: np.ndarray):
-    """:func:`_row_scan` of one row, with the column where each cell's horizontal run starts."""
-    s = np.cumsum(W_HORIZONTAL * c)
-    v = x - s
-    running = np.minimum.accumulate(v)
-    origin = np.maximum.accumulate(np.where(v <= running, np.arange(len(x)), 0))
+    """:func:`_row_scan` along the last axis, with the column where each cell's horizontal run starts."""
+    s = np.cumsum(W_HORIZONTAL * c, axis=-1)
+    with np.errstate(invalid="ignore"):
+        v = x - s
+    running = np.minimum.accumulate(v, axis=-1)
+    idx = np.broadcast_to(np.arange(x.shape[-1]), x.shape)
+    with np.errstate(invalid="ignore"):
+        origin = np.maximum.accumulate(np.where(v <= running, idx, 0), axis=-1)
     return s + running, origin
+
+
+def _padded(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(P, L_max, dim) unit rows with zero padding, and the lengths (P,)."""
+    lengths = np.array([len(x) for x in sequences])
+    out = np.zeros((len(sequences), int(lengths.max()), sequences[0].shape[1]))
+    for p, x in enumerate(sequences):
+        out[p, :len(x)] = unit_rows(x)
+    return out, lengths
 
 
 def jump_dtw_costs(performance: list[np.ndarray] | np.ndarray, score: list[np.ndarray] | np.ndarray,
                    penalty: float) -> np.ndarray:
-    """(P,) :func:`jump_dtw_cost` of pairs: one performance against P scores (A2S: the query is the
-    performance) or P performances against one score (S2A), windows as (n, dim) arrays."""
+    """(P,) jump-DTW costs (:func:`jump_dtw_batch`, cosine cost) of one performance against P scores
+    (A2S: the query is the performance) or of P performances against one score (S2A); windows as
+    (n, dim) arrays."""
+    out = np.empty(len(score) if isinstance(performance, np.ndarray) else len(performance))
     if isinstance(performance, np.ndarray):
-        return np.array([jump_dtw_cost(cosine_cost(performance, s), penalty) for s in score])
-    return np.array([jump_dtw_cost(cosine_cost(p, score), penalty) for p in performance])
+        perf = unit_rows(performance)
+        for group in length_buckets([len(s) for s in score]):     # pairs padded to similar lengths together
+            scores, lengths = _padded([score[i] for i in group])
+            out[group] = jump_dtw_batch(lambda i: 1.0 - scores @ perf[i], np.full(len(group), len(perf)), lengths, penalty)
+        return out
+    sc = unit_rows(score)
+    for group in length_buckets([len(p) for p in performance]):
+        perfs, lengths = _padded([performance[i] for i in group])
+        out[group] = jump_dtw_batch(lambda i: 1.0 - perfs[:, i] @ sc.T, lengths, np.full(len(group), len(sc)), penalty)
+    return out

@@ -8,16 +8,20 @@ import torch
 from pipeline.evaluation.dtw import Database, dtw_costs
 from pipeline.evaluation.fingerprint import FingerprintIndex
 from pipeline.evaluation.voting import vote_scores, vote_tables
+from pipeline.evaluation.window_index import WindowIndex
 
 
-def vote_method(queries: list[np.ndarray], database: list[np.ndarray], k: int, tiebreak: bool) -> torch.Tensor:
-    """(Q, P) distance-like scores of the vote method (lower = better)."""
+def vote_method(queries: list[np.ndarray], database: list[np.ndarray], k: int, tiebreak: bool,
+                index: dict | None = None) -> torch.Tensor:
+    """(Q, P) distance-like scores of the vote method (lower = better). ``index``: ``piece_id.index``
+    (approximate search above its size; default exact)."""
     q_emb = torch.from_numpy(np.concatenate(queries))
     q_owner = np.repeat(np.arange(len(queries)), [len(q) for q in queries])
     db_emb = torch.from_numpy(np.concatenate(database))
     db_owner = np.repeat(np.arange(len(database)), [len(d) for d in database])
-    return vote_scores(*vote_tables(q_emb, q_owner, db_emb, db_owner, len(database), k, n_queries=len(queries)),
-                       tiebreak)
+    search = WindowIndex(db_emb, **index) if index else None
+    return vote_scores(*vote_tables(q_emb, q_owner, db_emb, db_owner, len(database), k, n_queries=len(queries),
+                                    index=search), tiebreak)
 
 
 def dtw_method(queries: list[np.ndarray], database: list[np.ndarray]) -> torch.Tensor:
@@ -26,15 +30,32 @@ def dtw_method(queries: list[np.ndarray], database: list[np.ndarray]) -> torch.T
     return torch.from_numpy(np.stack([dtw_costs(q, db) for q in queries]))
 
 
-def refine_method(queries: list[np.ndarray], database: list[np.ndarray], k: int, top: int, tiebreak: bool) -> torch.Tensor:
-    """Filter and refine: the vote method's ``top`` pieces (k nearest windows per query window), re-ranked
-    by DTW, ahead of all others (which keep their vote order). (Q, P) scores, lower = better."""
-    votes = vote_method(queries, database, k, tiebreak)
-    out = votes.clone()
+def pooled(x: np.ndarray, factor: int) -> np.ndarray:
+    """(ceil(W / factor), dim) the means of ``factor`` consecutive windows of a (W, dim) sequence (the last
+    window repeated to fill the last group): the coarse sequence a filter aligns."""
+    if factor == 1:
+        return x
+    pad = (-len(x)) % factor
+    full = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+    return full.reshape(-1, factor, x.shape[1]).mean(axis=1)
+
+
+def refine_method(queries: list[np.ndarray], database: list[np.ndarray], shortlist: dict, tiebreak: bool,
+                  index: dict | None = None) -> torch.Tensor:
+    """Filter and refine: a cheap filter ranks every piece, its ``shortlist.top`` pieces are re-ranked by
+    exact DTW ahead of all others (which keep the filter's order). Filters (``shortlist.filter``):
+    ``coarse_dtw`` = DTW of the sequences mean-pooled by ``shortlist.coarse`` (``coarse``² times fewer
+    cells), ``vote`` = the vote method with ``shortlist.vote_k``. (Q, P) scores, lower = better."""
+    if shortlist["filter"] == "vote":
+        first = vote_method(queries, database, shortlist["vote_k"], tiebreak, index)
+    else:
+        f = shortlist["coarse"]
+        first = dtw_method([pooled(q, f) for q in queries], [pooled(d, f) for d in database])
+    out = first.clone()
     for i, q in enumerate(queries):
-        short = np.argsort(votes[i].numpy(), kind="stable")[:top]
-        costs = dtw_costs(q, Database({int(j): database[j] for j in short}))    # in shortlist order
-        out[i, torch.from_numpy(short)] = torch.from_numpy(costs) + float(votes[i].min()) - 10.0
+        short = np.argsort(first[i].numpy(), kind="stable")[:shortlist["top"]]
+        costs = dtw_costs(q, Database({int(j): database[j] for j in short}, max_padding=1.0))   # one bucket: few pieces
+        out[i, torch.from_numpy(short)] = torch.from_numpy(costs) + float(first[i].min()) - 10.0
     return out
 
 

@@ -15,8 +15,9 @@ Methods (``piece_id.methods``):
   cosine cost, steps (1,0)/(0,1)/(1,1) weighted 1/1/2, cost / (N + M)); pieces ranked by that cost;
 * ``fingerprint`` (:mod:`pipeline.evaluation.fingerprint`): codes of a k-means codebook, hashed in pairs,
   pieces scored by their largest offset-histogram bin;
-* ``refine_top<K>`` (filter and refine): the vote method's top ``piece_id.shortlist.top`` pieces
-  re-ranked by DTW, the others after them in vote order (its speed-up over ``dtw`` is in the log).
+* ``refine_top<K>`` (filter and refine): the top ``piece_id.shortlist.top`` pieces of a cheap filter
+  (``shortlist.filter``: DTW of mean-pooled sequences, or voting) re-ranked by DTW, the others after
+  them in the filter's order (its speed-up over ``dtw`` is in the log).
 
 Remaining ties follow ``evaluation.ties`` as in every table. Query times go to the log only (outputs
 stay deterministic). Writes ``--out`` (JSON: per method,
@@ -67,9 +68,7 @@ def identify(params: dict, windows: Windows, log=print) -> tuple[dict, pd.DataFr
         centres = kmeans_codebook(np.concatenate([*windows.sheet, *windows.database_audio(1.0)]),
                                   p["fingerprint"]["codes"], params["seed"])
     for rho in params["render"]["test_tempo_ratios"]:
-        sheet_db, audio_db = windows.sheet, windows.database_audio(rho)
-        inputs = {"a2s": ([windows.audio[windows.perf_row(t, rho, "query")] for t in test], sheet_db),
-                  "s2a": ([windows.sheet[windows.piece_row[t]] for t in test], audio_db)}
+        inputs = windows.inputs(test, rho)
         for method in method_names(p):
             for direction in DIRECTIONS:
                 queries, database = inputs[direction]
@@ -79,10 +78,10 @@ def identify(params: dict, windows: Windows, log=print) -> tuple[dict, pd.DataFr
                 elif method == "fingerprint":
                     scores = fingerprint_method(queries, database, centres, p["fingerprint"])
                 elif method.startswith("refine"):
-                    scores = refine_method(queries, database, p["shortlist"]["vote_k"], p["shortlist"]["top"],
-                                           e["bl_similarity_tiebreak"])
+                    scores = refine_method(queries, database, p["shortlist"], e["bl_similarity_tiebreak"], p["index"])
                 else:
-                    scores = vote_method(queries, database, int(method[len("vote_k"):]), e["bl_similarity_tiebreak"])
+                    scores = vote_method(queries, database, int(method[len("vote_k"):]), e["bl_similarity_tiebreak"],
+                                         p["index"])
                 seconds = (time.perf_counter() - t0) / len(queries)
                 better, tied = rank_counts(scores, match)
                 m = retrieval_metrics(better, tied, rule=e["ties"], n_candidates=len(names))

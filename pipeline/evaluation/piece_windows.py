@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from pipeline.core.constants import NOMINAL_TEMPO
 from pipeline.core.params import add_params_argument, from_args
+from pipeline.data.packfile import has_rows, open_split
 from pipeline.models.networks import SnippetModel
 from pipeline.models.training import load_model, pick_device, setup_torch
 from pipeline.models.windows import embed_performance, embed_piece_sheet
@@ -62,24 +62,24 @@ def piece_windows(params: dict, model_path: Path, dataset: Path, out: Path, root
     device = pick_device(params["training"]["device"])
     setup_torch(params["seed"], params["training"]["threads"])
     model = SnippetModel.from_artifact(load_model(model_path)).to(device).eval()
-    pieces, perfs = [], []
+    pieces, perfs, sources = [], [], {}
     for split in SPLITS:
-        d = dataset / split
-        if not (d / "pieces.csv").is_file() or (d / "pieces.csv").stat().st_size < 2:
+        if not has_rows(dataset, split, "pieces"):
             continue
-        pieces.append(pd.read_csv(d / "pieces.csv").assign(split=split))
-        perfs.append(database_and_queries(pd.read_csv(d / "performances.csv"), split, params["render"]))
+        src = sources[split] = open_split(dataset, split, root)     # a built dataset or a training pack
+        pieces.append(src.table("pieces").assign(split=split))
+        perfs.append(database_and_queries(src.table("performances"), split, params["render"]).assign(split=split))
     pieces = pd.concat(pieces, ignore_index=True)
     perfs = pd.concat(perfs, ignore_index=True)
     perfs = perfs[perfs.piece.isin(pieces.piece)].reset_index(drop=True)
     sheet, sheet_piece, sheet_x, widths = [], [], [], []
     for i, row in enumerate(tqdm(pieces.itertuples(), total=len(pieces), desc="sheet", file=sys.stderr, mininterval=5)):
-        image = np.array(Image.open(root / row.unrolled).convert("L"))     # writable: torch shares its memory
+        image = np.array(sources[row.split].sheet(row))     # a writable copy: torch shares its memory
         x, e = embed_piece_sheet(model, image, p["sheet_hop_px"], device)
         sheet.append(e), sheet_piece.append(np.full(len(x), i)), sheet_x.append(x), widths.append(image.shape[1])
     audio, audio_perf, audio_frame = [], [], []
     for i, row in enumerate(tqdm(perfs.itertuples(), total=len(perfs), desc="audio", file=sys.stderr, mininterval=5)):
-        f, e = embed_performance(model, np.load(root / row.spec).astype(np.float32), p["audio_hop_frames"], device)
+        f, e = embed_performance(model, sources[row.split].spec(row), p["audio_hop_frames"], device)
         audio.append(e), audio_perf.append(np.full(len(f), i)), audio_frame.append(f)
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / "windows.npz", sheet=np.concatenate(sheet).astype(np.float32), sheet_piece=np.concatenate(sheet_piece),

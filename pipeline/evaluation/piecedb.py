@@ -43,3 +43,10 @@ class Windows:
     def database_audio(self, rho: float) -> list[np.ndarray]:
         """Per piece (``pieces.csv`` order): its database audio (:meth:`database_row`)."""
         return [self.audio[self.database_row(p, rho)] for p in self.pieces.piece]
+
+    def inputs(self, queried: list[str], rho: float) -> dict:
+        """Per direction, (queries, database) of identifying the ``queried`` pieces at ρ: A2S their
+        renderings at ρ against every piece's sheet; S2A their sheets against every piece's database
+        audio (:meth:`database_audio`). Lists of (W, dim) arrays; databases in ``pieces.csv`` order."""
+        return {"a2s": ([self.audio[self.perf_row(p, rho, "query")] for p in queried], list(self.sheet)),
+                "s2a": ([self.sheet[self.piece_row[p]] for p in queried], self.database_audio(rho))}

@@ -7,7 +7,7 @@ Audio: wav, flac, ogg or mp3 (anything libsndfile reads), any sample rate, mono 
 mixed to mono, resampled to 22.05 kHz and turned into the pipeline's spectrogram. Its 1 s windows are
 embedded by the snippet model ``piece_id.model`` and searched by subsequence DTW
 (:func:`pipeline.evaluation.dtw.subsequence_best`) in every piece's sheet windows of a built pipeline
-(``embeddings/<model>/windows.npz``, from ``snakemake piece_id``). Prints the top-k pieces with their
+(``embeddings/<model>/windows.npz``, from ``snakemake --cores all identification``). Prints the top-k pieces with their
 cost and where the match lies (pages and systems; x-range in the unrolled score), and writes a PNG of
 the query beside the best match. A ``--piece`` query searches the piece's (or the systems') sheet
 windows in every piece's database audio and reports time spans.
@@ -28,7 +28,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import soundfile as sf  # noqa: E402
 from PIL import Image  # noqa: E402
-from scipy.signal import resample_poly  # noqa: E402
 
 from pipeline.core.constants import FPS, SAMPLE_RATE, SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES  # noqa: E402
 from pipeline.core.errors import ConfigError  # noqa: E402
@@ -57,6 +56,7 @@ def read_audio(path: Path) -> np.ndarray:
         raise QueryError(f"{path}: cannot read it as audio ({err}); wav, flac, ogg and mp3 are supported") from err
     mono = audio.mean(axis=1)
     if rate != SAMPLE_RATE:
+        from scipy.signal import resample_poly  # here: scipy.signal takes seconds to import, needed only now
         g = math.gcd(int(rate), SAMPLE_RATE)
         mono = resample_poly(mono, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
     seconds = len(mono) / SAMPLE_RATE
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
         name = params["piece_id"]["model"]
         npz = args.windows or Path(f"embeddings/{name}/windows.npz")
         if not npz.is_file():
-            raise QueryError(f"{npz} not found: build the piece database first (snakemake piece_id)")
+            raise QueryError(f"{npz} not found: build the piece database first (snakemake --cores all identification)")
         t0 = time.perf_counter()
         windows = Windows(npz)
         t_load = time.perf_counter() - t0

@@ -42,7 +42,7 @@ def scalability(params: dict, windows: Windows, log=print) -> pd.DataFrame:
     names = list(windows.pieces.piece)
     test = [names.index(t) for t in windows.test_pieces]
     others = np.array([i for i in range(len(names)) if i not in set(test)])
-    audio_db = windows.database_audio(rho)
+    inputs = windows.inputs(windows.test_pieces, rho)
     rows = []
     for fraction in s["fractions"]:
         size = max(len(test), int(round(fraction * len(names))))
@@ -50,11 +50,9 @@ def scalability(params: dict, windows: Windows, log=print) -> pd.DataFrame:
             rng = np.random.default_rng([params["seed"], repeat, int(round(fraction * 1000))])
             chosen = sorted(test + rng.choice(others, size=size - len(test), replace=False).tolist())
             match = np.array([chosen.index(t) for t in test])
-            inputs = {"a2s": ([windows.audio[windows.perf_row(names[t], rho, "query")] for t in test],
-                              [windows.sheet[i] for i in chosen]),
-                      "s2a": ([windows.sheet[t] for t in test], [audio_db[i] for i in chosen])}
             for method in s["methods"]:
                 for direction, (queries, database) in inputs.items():
+                    database = [database[i] for i in chosen]
                     scores = method_scores(method, queries, database, e["bl_similarity_tiebreak"])
                     m = retrieval_metrics(*rank_counts(scores, match), rule=e["ties"], n_candidates=len(chosen))
                     rows.append({"fraction": fraction, "pieces": len(chosen), "repeat": repeat, "method": method,

@@ -6,26 +6,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipeline.core.metrics import cosine_distances
-
-CHUNK = 1024   # query snippets per distance matrix
+from pipeline.evaluation.window_index import WindowIndex
 
 
 def vote_tables(query_emb: torch.Tensor, query_owner: np.ndarray, db_emb: torch.Tensor, db_owner: np.ndarray,
-                n_passages: int, n_candidates: int, n_queries: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                n_passages: int, n_candidates: int, n_queries: int | None = None,
+                index: WindowIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Snippet voting: (N_q, N) votes and (N_q, N) summed similarity of those votes [query, candidate].
 
     ``query_emb`` (Q, d) snippets (windows) of the queries, ``query_owner`` (Q,) their query index;
     ``db_emb`` (D, d), ``db_owner`` (D,) the candidate snippets and their candidate index (passage or
     piece) among ``n_passages``. Each query snippet votes once for the candidate of each of its
     ``n_candidates`` nearest database snippets. ``n_queries`` defaults to ``n_passages`` (queries and
-    candidates are the same passages, the match of query i being candidate i).
+    candidates are the same passages, the match of query i being candidate i). ``index``: a
+    :class:`WindowIndex` of ``db_emb`` (default: exact search, by chunks of query snippets).
     """
     k = min(n_candidates, len(db_emb))
-    # by chunks of query snippets: the full (Q, D) distance matrix of a piece database would not fit in memory
-    parts = [cosine_distances(query_emb[i:i + CHUNK], db_emb).topk(k, dim=1, largest=False)
-             for i in range(0, len(query_emb), CHUNK)]
-    dist, nearest = torch.cat([d for d, _ in parts]), torch.cat([n for _, n in parts])
+    dist, nearest = (index or WindowIndex(db_emb)).search(query_emb, k)
     rows, cols = np.repeat(query_owner, k), db_owner[nearest.cpu().numpy()].ravel()
     shape = (n_passages if n_queries is None else n_queries, n_passages)
     votes = np.zeros(shape, np.int64)

@@ -20,9 +20,11 @@ FEATURE_CACHE_VERSION = 3     # of the stored layout (part of the key): {passage
 
 
 def embed_snippets(model: SnippetModel, bank: SplitBank, rows: np.ndarray, batch: int = 512, pre_cca=False):
+    """(N, dim) sheet and audio embeddings of snippet-table ``rows``, cut to the model's geometry
+    (audio context, sheet width: :meth:`SnippetModel.geometry`), without augmentation."""
     xs, ys = [], []
     for i in range(0, len(rows), batch):
-        s, a = snippet_batch(bank, rows[i:i + batch])
+        s, a = snippet_batch(bank, rows[i:i + batch], context_frames=model.context_frames, sheet_px=model.sheet_px)
         x, y = model(s, a, pre_cca=pre_cca)
         xs.append(x.float()), ys.append(y.float())
     return torch.cat(xs), torch.cat(ys)

@@ -2,7 +2,10 @@
 
 Shapes (batch first): sheet snippets (B, 1, 80, 90) = half-resolution 160 x 180 px;
 audio snippets (B, 1, 92, 20) = 92 bins x 20 frames (1 s). Both are transposed before the CNN,
-as in lcasr, so the flatten sizes are 800 (sheet) and 160 (audio).
+as in lcasr, so the flatten sizes are 800 (sheet) and 160 (audio). Snippet-model variants
+(``snippet_variants`` in params.yaml) read longer audio excerpts (B, 1, 92, T), T = 42, 84, 168
+frames (flatten size 32 x T // 16 x 5), optionally through :class:`FrameAttention`, and may read
+wider sheet snippets (B, 1, 80, W / 2).
 
 Precision: under ``training.amp`` (bfloat16 autocast) only the CNNs and GRUs run in bfloat16; the
 CCA layer and projections, the loss and every retrieval distance are computed in float32.
@@ -63,8 +66,9 @@ class CNNEncoder(nn.Module):
         return self.fc(self.features(x).flatten(1))
 
 
-def sheet_encoder(dim: int = 32) -> CNNEncoder:
-    return CNNEncoder(C.SHEET_SNIPPET_HW[::-1], "batch", dim)
+def sheet_encoder(dim: int = 32, width_px: int = C.SHEET_CONTEXT_PX) -> CNNEncoder:
+    """Sheet CNN for snippets (B, 1, 80, ``width_px`` / 2): ``width_px`` full-resolution columns [px], halved."""
+    return CNNEncoder((width_px // 2, C.STAFF_HEIGHT_PX // 2), "batch", dim)
 
 
 class AudioEncoder(nn.Module):
@@ -122,8 +126,18 @@ class AttentionAudioEncoder(nn.Module):
         self.cnn = CNNEncoder((context_frames, n_bins), "group", dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.tbn(x)
-        return self.cnn(self.attention.apply(x)[0])
+        return self.encode(x)[0]
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, dim) embeddings of excerpts ``x`` (B, 1, n_bins, T) and their (B, T) attention weights (float32)."""
+        x, w = self.attention.apply(self.tbn(x))
+        return self.cnn(x), w
+
+
+def attention_entropy(w: torch.Tensor) -> torch.Tensor:
+    """(B,) entropy [nats] of attention weights ``w`` (B, T) whose rows sum to one: log T when uniform, 0 on one frame."""
+    w = w.float()
+    return -(w * torch.log(w.clamp_min(1e-12))).sum(dim=1)
 
 
 def _inv_sqrt(s: torch.Tensor) -> torch.Tensor:
@@ -231,22 +245,46 @@ class SnippetModel(nn.Module):
     """Snippet baseline (Dorfer et al. / lcasr ``CMSnippetEncoder``): two CNNs -> CCA -> L2 norm.
 
     ``forward(sheet (B,1,80,90), audio (B,1,92,20))`` -> two (B, dim) unit-norm embeddings;
-    ``pre_cca=True`` returns the CNN outputs (B, dim) before the CCA layer (CCA refinement input).
+    ``pre_cca=True`` returns the CNN outputs (B, dim) before the CCA layer (CCA refinement input);
+    ``return_attention=True`` appends the (B, T) attention weights (None without attention).
+    Variants (Dorfer et al. 2018, Balke et al. 2019): ``context_frames`` T of the audio excerpt
+    (B, 1, 92, T) [frames at 20 fps], ``attention`` (:class:`AttentionAudioEncoder`, its last
+    convolution zero after the Kaiming init, so training starts from uniform attention) and
+    ``sheet_px``, the sheet snippet's full-resolution width (input (B, 1, 80, sheet_px / 2)).
     """
 
-    def __init__(self, dim: int = 32, use_cca: bool = True):
+    def __init__(self, dim: int = 32, use_cca: bool = True, context_frames: int = C.SPEC_CONTEXT_FRAMES,
+                 attention: bool = False, sheet_px: int = C.SHEET_CONTEXT_PX):
         super().__init__()
-        self.sheet_net, self.audio_net = sheet_encoder(dim), AudioEncoder(dim)
+        self.context_frames, self.attention, self.sheet_px = context_frames, attention, sheet_px
+        audio = AttentionAudioEncoder if attention else AudioEncoder
+        self.sheet_net, self.audio_net = sheet_encoder(dim, sheet_px), audio(dim, context_frames=context_frames)
         self.cca = CCALayer(dim) if use_cca else None
         init_weights(self, "kaiming")
+        if attention:
+            nn.init.zeros_(self.audio_net.attention.to_frames.weight), nn.init.zeros_(self.audio_net.attention.to_frames.bias)
         self.to(memory_format=torch.channels_last)      # after the init (orthogonal_ needs contiguous weights)
+
+    def geometry(self) -> dict:
+        """What the model's inputs are (the artifact's meta keys): audio context [frames], attention, sheet width [px]."""
+        return {"audio_context_frames": self.context_frames, "attention": self.attention, "sheet_context_px": self.sheet_px}
 
     @classmethod
     def from_artifact(cls, art: dict) -> "SnippetModel":
-        """Rebuild a trained snippet model from its artifact (``training.load_model``), in eval mode."""
-        model = cls(art["meta"]["emb_dim"], use_cca=art["meta"]["cca"])
+        """Rebuild a trained snippet model from its artifact (``training.load_model``), in eval mode.
+        Artifacts without geometry keys are the default 20-frame, 180-px model without attention."""
+        m = art["meta"]
+        model = cls(m["emb_dim"], use_cca=m["cca"], context_frames=m.get("audio_context_frames", C.SPEC_CONTEXT_FRAMES),
+                    attention=m.get("attention", False), sheet_px=m.get("sheet_context_px", C.SHEET_CONTEXT_PX))
         model.load_state_dict(art["state_dict"])
         return model.eval()
+
+    @torch.no_grad()
+    def attention_weights(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, T) attention weights of excerpts (B, 1, 92, T), float32 rows summing to one (uniform without attention)."""
+        if not self.attention:
+            return torch.full((audio.shape[0], audio.shape[3]), 1.0 / audio.shape[3], device=audio.device)
+        return self.audio_net.attention.weights(self.audio_net.tbn(audio))
 
     @torch.no_grad()
     def embed_sheet(self, sheet: torch.Tensor) -> torch.Tensor:
@@ -263,14 +301,16 @@ class SnippetModel(nn.Module):
             y = (y - self.cca.mean2) @ self.cca.V
         return F.normalize(y, dim=1)
 
-    def forward(self, sheet, audio, pre_cca: bool = False):
-        x, y = self.sheet_net(sheet), self.audio_net(audio)
+    def forward(self, sheet, audio, pre_cca: bool = False, return_attention: bool = False):
+        x = self.sheet_net(sheet)
+        y, w = self.audio_net.encode(audio) if self.attention else (self.audio_net(audio), None)
+        extra = (w,) if return_attention else ()
         if pre_cca:
-            return x, y
+            return (x, y, *extra)
         if self.cca is not None:
             with torch.autocast(x.device.type, enabled=False):
                 x, y = self.cca(x.float(), y.float())
-        return F.normalize(x, dim=1), F.normalize(y, dim=1)
+        return (F.normalize(x, dim=1), F.normalize(y, dim=1), *extra)
 
 
 class SequenceEncoder(nn.Module):

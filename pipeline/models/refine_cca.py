@@ -6,6 +6,7 @@ and means as ``OUT/model.pt`` — its own artifact, next to the unrefined baseli
 trained without the CCA layer in its loss (``train_snippet.cca: false``) gets the layer here, fitted
 once on its embeddings; ``ridge`` regularises that fit (see :meth:`CCALayer.refit`).
 ``OUT/metrics.json`` gives the validation MRR before and after (with n, chance and 95 % intervals).
+Pairs are cut to the model's own geometry (audio context, sheet width: a snippet variant's, issue 14).
 """
 from __future__ import annotations
 
@@ -37,8 +38,9 @@ def refine(params: dict, dataset: Path, snippet_model: Path, out: Path, log=prin
     if model.cca is None:               # trained without the CCA layer: add it, fitted below
         model.cca = CCALayer(art["meta"]["emb_dim"])
     model.to(device).eval()
-    train_bank = load_split(dataset, "train").to(device)
-    valid_bank = load_split(dataset, "valid", tempo_range=(NOMINAL_TEMPO, NOMINAL_TEMPO)).to(device)
+    geo = dict(context_frames=model.context_frames, sheet_px=model.sheet_px)
+    train_bank = load_split(dataset, "train", **geo).to(device)
+    valid_bank = load_split(dataset, "valid", tempo_range=(NOMINAL_TEMPO, NOMINAL_TEMPO), **geo).to(device)
     v_rows = valid_rows(len(valid_bank.snippets), sp["n_valid"])
     before = validation_summary(*embed_snippets(SnippetModel.from_artifact(art).to(device), valid_bank, v_rows))
     gen = epoch_generator(params["seed"], 0)
@@ -46,7 +48,7 @@ def refine(params: dict, dataset: Path, snippet_model: Path, out: Path, log=prin
     rows = np.concatenate(epoch_rows(len(train_bank.snippets), p["n_pairs"], p["n_pairs"], gen))
     xs, ys = [], []
     for i in range(0, len(rows), 512):
-        x, y = model(*snippet_batch(train_bank, rows[i:i + 512], aug, gen), pre_cca=True)
+        x, y = model(*snippet_batch(train_bank, rows[i:i + 512], aug, gen, **geo), pre_cca=True)
         xs.append(x.float()), ys.append(y.float())
     model.cca.refit(torch.cat(xs), torch.cat(ys), p["ridge"])
     after = validation_summary(*embed_snippets(model, valid_bank, v_rows))

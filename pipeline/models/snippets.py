@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from pipeline.core.constants import N_BINS, SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES, STAFF_HEIGHT_PX, STRIP_HEIGHT_PX, WHITE
+from pipeline.data.packfile import open_split
 
 SHEET_GAP_PX = SHEET_CONTEXT_PX      # white columns between pieces (never visible: bounds mask them)
 
@@ -56,25 +56,27 @@ class SplitBank:
 
 
 def load_split(dataset_dir: Path, split: str, soundfonts=None, tempo_range=(0.0, 1e9),
-               root: Path = Path(".")) -> SplitBank:
+               root: Path = Path("."), context_frames: int = SPEC_CONTEXT_FRAMES,
+               sheet_px: int = SHEET_CONTEXT_PX) -> SplitBank:
     """Load the split's tables and arrays, keeping performances that pass :func:`performance_mask`.
 
-    Snippet pairs whose 1 s audio window or 180 px sheet window would leave the piece are dropped
-    (MSMD keeps an entity only if both windows fit)."""
-    d = Path(dataset_dir) / split
-    pieces = pd.read_csv(d / "pieces.csv")
-    perf = pd.read_csv(d / "performances.csv")
+    Snippet pairs whose audio window (``context_frames`` frames, 1 s by default, starting
+    ``context_frames // 2`` before the onset frame) or sheet window (``sheet_px`` columns centred
+    on the notehead) would leave the piece are dropped (MSMD keeps an entity only if both windows fit)."""
+    src = open_split(dataset_dir, split, root)     # a built dataset folder or a training pack (same tables and arrays)
+    pieces = src.table("pieces")
+    perf = src.table("performances")
     perf = perf[performance_mask(perf, soundfonts, tempo_range)].reset_index(drop=True)
     images, piece_x, x = [], {}, 0
     for row in pieces.itertuples():
-        img = np.asarray(Image.open(root / row.unrolled).convert("L"))
+        img = src.sheet(row)
         assert img.shape[0] == STRIP_HEIGHT_PX, f"{row.unrolled}: height {img.shape[0]} != {STRIP_HEIGHT_PX}"
         images += [img, np.full((STRIP_HEIGHT_PX, SHEET_GAP_PX), WHITE, np.uint8)]
         piece_x[row.piece] = (x, img.shape[1])
         x += img.shape[1] + SHEET_GAP_PX
     specs, perf_f, f = [], {}, 0
     for row in perf.itertuples():
-        s = np.load(root / row.spec).astype(np.float32)
+        s = src.spec(row)
         assert s.shape[0] == N_BINS, f"{row.spec}: {s.shape[0]} bins != {N_BINS}"
         specs.append(s)
         perf_f[(row.piece, row.performance)] = (f, s.shape[1])
@@ -92,11 +94,11 @@ def load_split(dataset_dir: Path, split: str, soundfonts=None, tempo_range=(0.0,
         df["pn"] = [perf_f[k][1] for k in key]
         return df
 
-    passages = globalise(pd.read_csv(d / "passages.csv"))
-    snippets = globalise(pd.read_csv(d / "snippets.csv"))
-    half_w, half_t = SHEET_CONTEXT_PX / 2, SPEC_CONTEXT_FRAMES // 2
+    passages = globalise(src.table("passages"))
+    snippets = globalise(src.table("snippets"))
+    half_w, start = sheet_px / 2, snippets.frame - context_frames // 2
     fits = ((snippets.x - half_w >= 0) & (snippets.x + half_w <= snippets.pw)
-            & (snippets.frame - half_t >= 0) & (snippets.frame + half_t <= snippets.pn))
+            & (start >= 0) & (start + context_frames <= snippets.pn))
     snippets = snippets[fits].reset_index(drop=True)
     return SplitBank(sheet, spec, piece_x, perf_f, passages, snippets)
 
@@ -104,14 +106,16 @@ def load_split(dataset_dir: Path, split: str, soundfonts=None, tempo_range=(0.0,
 # --- cutting --------------------------------------------------------------------------------------
 
 def cut_sheet(sheet: torch.Tensor, cx: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
-              dy: torch.Tensor | None = None, scale: torch.Tensor | None = None) -> torch.Tensor:
-    """Sheet snippets (B, 1, 80, 90) float in [0, 1] centred on global columns ``cx`` (B,) [px].
+              dy: torch.Tensor | None = None, scale: torch.Tensor | None = None,
+              width: int = SHEET_CONTEXT_PX) -> torch.Tensor:
+    """Sheet snippets (B, 1, 80, ``width`` / 2) float in [0, 1] centred on global columns ``cx`` (B,) [px];
+    ``width`` [px, full resolution]: 180 -> (B, 1, 80, 90).
 
     ``dy`` (B,) int: vertical shift [px] (system translation); ``scale`` (B,): nearest-neighbour zoom
     about the centre (MSMD's sheet scaling). Columns outside [lo, hi) and rows outside the strip are white.
     """
     dev, b = sheet.device, cx.shape[0]
-    h, w = STAFF_HEIGHT_PX, SHEET_CONTEXT_PX
+    h, w = STAFF_HEIGHT_PX, width
     u = torch.arange(h, device=dev, dtype=torch.float32) - h / 2 + 0.5      # row offsets from the centre
     v = torch.arange(w, device=dev, dtype=torch.float32) - w / 2 + 0.5      # column offsets
     s = torch.ones(b, device=dev) if scale is None else scale.to(dev, torch.float32)
@@ -127,16 +131,24 @@ def cut_sheet(sheet: torch.Tensor, cx: torch.Tensor, lo: torch.Tensor, hi: torch
     return F.avg_pool2d(pix.unsqueeze(1), 2)
 
 
-def cut_spec(spec: torch.Tensor, start: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """Audio snippets (B, 1, 92, 20) = ``spec[:, start : start + 20]``; frames outside [lo, hi) are 0."""
+def cut_spec(spec: torch.Tensor, start: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+             frames: int = SPEC_CONTEXT_FRAMES) -> torch.Tensor:
+    """Audio snippets (B, 1, 92, ``frames``) = ``spec[:, start : start + frames]``; frames outside [lo, hi) are 0."""
     dev = spec.device
-    t = start.to(dev).long()[:, None] + torch.arange(SPEC_CONTEXT_FRAMES, device=dev)[None, :]
+    t = start.to(dev).long()[:, None] + torch.arange(frames, device=dev)[None, :]
     ok = (t >= lo.to(dev)[:, None]) & (t < hi.to(dev)[:, None])
-    x = spec[:, t.clamp(0, max(spec.shape[1] - 1, 0))]                       # (92, B, 20)
+    x = spec[:, t.clamp(0, max(spec.shape[1] - 1, 0))]                       # (92, B, frames)
     return torch.where(ok[None], x, 0.0).permute(1, 0, 2).unsqueeze(1)
 
 
 # --- snippet pairs (pretraining) -------------------------------------------------------------------
+
+def common_window(variants: dict) -> dict:
+    """``load_split`` window arguments that every pair of a comparison of snippet-model variants
+    (``snippet_variants`` of params.yaml) must fit: the longest audio context [frames], the widest sheet [px]."""
+    return {"context_frames": max(v["audio_context_frames"] for v in variants.values()),
+            "sheet_px": max(v["sheet_context_px"] for v in variants.values())}
+
 
 @dataclass
 class Augment:
@@ -152,8 +164,11 @@ class Augment:
 
 
 def snippet_batch(bank: SplitBank, rows: np.ndarray, aug: Augment | None = None,
-                  gen: torch.Generator | None = None):
-    """Sheet (B, 1, 80, 90) and audio (B, 1, 92, 20) snippet pairs for snippet-table ``rows``."""
+                  gen: torch.Generator | None = None, context_frames: int = SPEC_CONTEXT_FRAMES,
+                  sheet_px: int = SHEET_CONTEXT_PX):
+    """Sheet (B, 1, 80, ``sheet_px`` / 2) and audio (B, 1, 92, ``context_frames``) snippet pairs for
+    snippet-table ``rows`` (defaults: 80 x 90 and 92 x 20); the audio window starts ``context_frames // 2``
+    frames before the (jittered) onset frame."""
     t = bank.snippets.iloc[rows]
     b = len(t)
     col = lambda values: torch.from_numpy(np.array(values))
@@ -165,8 +180,8 @@ def snippet_batch(bank: SplitBank, rows: np.ndarray, aug: Augment | None = None,
         dy = torch.randint(-aug.system_translation, aug.system_translation + 1, (b,), generator=gen)
         scale = aug.scale[0] + (aug.scale[1] - aug.scale[0]) * torch.rand(b, generator=gen)
         frame = frame + torch.randint(-aug.onset_jitter, aug.onset_jitter + 1, (b,), generator=gen)
-    sheet = cut_sheet(bank.sheet, cx, lo, hi, dy, scale)
-    audio = cut_spec(bank.spec, frame - SPEC_CONTEXT_FRAMES // 2, flo, fhi)
+    sheet = cut_sheet(bank.sheet, cx, lo, hi, dy, scale, width=sheet_px)
+    audio = cut_spec(bank.spec, frame - context_frames // 2, flo, fhi, frames=context_frames)
     return sheet, audio
 
 

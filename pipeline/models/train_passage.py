@@ -32,6 +32,7 @@ from pipeline.core.params import add_params_argument, from_args
 from pipeline.models.sampling import epoch_rows, item_groups, valid_rows
 from pipeline.models.snippets import load_split, passage_batch
 from pipeline.core.stage import write_json
+from pipeline.data.packfile import input_files
 from pipeline.models.training import Schedule, fingerprint, fit, load_model, pick_device, save_model, setup_torch
 
 
@@ -109,7 +110,7 @@ def train(params: dict, variant_name: str, dataset: Path, init: Path | None, out
             return validation_summary(*embed_cached(model, valid_cache, v_rows))
         return validation_summary(*embed_passages(model, valid_bank, v_rows, hops))
 
-    files = [dataset / s / f for s in ("train", "valid") for f in ("passages.csv", "performances.csv")]
+    files = input_files(dataset, ("train", "valid"), ("passages.csv", "performances.csv"))
     fp = fingerprint({"seed": params["seed"], "train_passage": p, "variant": variant, "emb_dim": emb_dim},
                      files + ([init] if variant["init"] else []))
     state = fit(model, sched=Schedule.from_params(p), seed=params["seed"], device=device, amp=t["amp"],

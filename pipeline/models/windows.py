@@ -30,26 +30,24 @@ def audio_window_starts(n_frames: int, hop: int) -> np.ndarray:
 
 
 @torch.no_grad()
+def _embed_windows(embed, cut, source: torch.Tensor, positions: np.ndarray, batch: int) -> np.ndarray:
+    """(W, dim) float32 embeddings of the windows at ``positions`` of ``source`` (its last axis), cut
+    ``batch`` at a time by ``cut(source, positions, lo, hi)`` with the whole source as bounds."""
+    out = []
+    for i in range(0, len(positions), batch):
+        at = torch.from_numpy(positions[i:i + batch])
+        lo, hi = torch.zeros(len(at), dtype=torch.long), torch.full((len(at),), source.shape[-1], dtype=torch.long)
+        out.append(embed(cut(source, at, lo, hi)).float().cpu())
+    return torch.cat(out).numpy()
+
+
 def embed_piece_sheet(model: SnippetModel, image: np.ndarray, hop_px: int, device, batch: int = 256):
     """(centres (W,), embeddings (W, dim)) of one unrolled score (uint8, 200 x width)."""
-    sheet = torch.from_numpy(image).to(device)
     centres = sheet_centres(image.shape[1], hop_px)
-    out = []
-    for i in range(0, len(centres), batch):
-        c = torch.from_numpy(centres[i:i + batch])
-        lo, hi = torch.zeros(len(c), dtype=torch.long), torch.full((len(c),), image.shape[1], dtype=torch.long)
-        out.append(model.embed_sheet(cut_sheet(sheet, c, lo, hi)).float().cpu())
-    return centres, torch.cat(out).numpy()
+    return centres, _embed_windows(model.embed_sheet, cut_sheet, torch.from_numpy(image).to(device), centres, batch)
 
 
-@torch.no_grad()
 def embed_performance(model: SnippetModel, spec: np.ndarray, hop: int, device, batch: int = 512):
     """(starts (W,), embeddings (W, dim)) of one spectrogram (92, n_frames)."""
-    s = torch.from_numpy(spec).to(device)
     starts = audio_window_starts(spec.shape[1], hop)
-    out = []
-    for i in range(0, len(starts), batch):
-        t = torch.from_numpy(starts[i:i + batch])
-        lo, hi = torch.zeros(len(t), dtype=torch.long), torch.full((len(t),), spec.shape[1], dtype=torch.long)
-        out.append(model.embed_audio(cut_spec(s, t, lo, hi)).float().cpu())
-    return starts, torch.cat(out).numpy()
+    return starts, _embed_windows(model.embed_audio, cut_spec, torch.from_numpy(spec).to(device), starts, batch)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from pipeline.data.corpus import batch_spec, piece_batches, piece_index
+from pipeline.data.corpus import Index, batch_spec, piece_batches, piece_index
+from pipeline.data.packfile import PackError, check_params as check_pack
 from pipeline.core.errors import ConfigError
 from pipeline.core.params import subset, validate as validate_params
 
@@ -17,9 +18,16 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 
 try:
     validate_params(config, "params.yaml (or --configfile)")
-    INDEX = piece_index(config)
-except ConfigError as err:
+    # pack.read_from: pack = train and evaluate from the pack in pack.dir (a GPU node): no piece index, no
+    # data rules, no corpus or soundfonts; the pack's parts and data parameters are checked here, before any job
+    FROM_PACK = config["pack"]["read_from"] == "pack"
+    INDEX = Index([], []) if FROM_PACK else piece_index(config)
+    if FROM_PACK:
+        check_pack(config["pack"]["dir"], config)
+except (ConfigError, PackError) as err:
     sys.exit(f"scorelink: {err}")
+PACK_DIR = config["pack"]["dir"]
+DATA_DIR = PACK_DIR if FROM_PACK else "data/dataset"    # what training and evaluation read (their --dataset)
 
 PIECES = {p.name: p for p in INDEX.pieces}
 PIECE_BATCHES = piece_batches(INDEX.pieces, config["corpus"]["batch_pieces"])   # {batch id: [Piece]}
@@ -63,15 +71,27 @@ def stage_code(module):
         for package, names in re.findall(r"^from pipeline\.([\w.]+) import ([\w ,]+)", text, re.M):
             todo.append(package)                                  # from pipeline.core.params import load
             todo += [f"{package}.{n.split(' as ')[0].strip()}" for n in names.split(",")]  # from pipeline.core import constants
-    extra = [CODE_DIR / "data" / "scorelink_probe.ily"] if CODE_DIR / "data" / "engrave.py" in files else []
-    return sorted(str(f) for f in files | set(extra) if f.is_file())
+    # files a module reads beside itself (the LilyPond includes: Path(__file__).with_name("....ily"))
+    extra = {f.with_name(n) for f in files for n in re.findall(r'with_name\("([\w.]+\.ily)"\)', f.read_text())}
+    return sorted(str(f) for f in files | extra if f.is_file())
+
+
+def data_dir(wildcards):
+    """What training and evaluation read (a rule's ``params.dataset``, their ``--dataset``): DATA_DIR."""
+    return DATA_DIR
+
+
+def split_tables(splits, tables):
+    """The input files of a stage reading ``splits`` from DATA_DIR: their tables in the built dataset, or
+    the pack's manifest (it holds the SHA-256 of every part)."""
+    if FROM_PACK:
+        return [f"{PACK_DIR}/pack.json"]
+    return expand("data/dataset/{split}/{table}.csv", split=splits, table=tables)
 
 
 # Paths and names shared by several rule files (defined here, so that include order does not matter).
-DATASET_TABLES = expand("data/dataset/{split}/{table}.csv", split=["train", "valid"],
-                        table=["pieces", "performances", "passages", "snippets"])   # what training reads
-EVAL_TABLES = expand("data/dataset/{split}/{table}.csv", split=[config["evaluation"]["split"]],
-                     table=["pieces", "performances", "passages"])                    # what evaluation reads
+DATASET_TABLES = split_tables(["train", "valid"], ["pieces", "performances", "passages", "snippets"])  # what training reads
+EVAL_TABLES = split_tables([config["evaluation"]["split"]], ["pieces", "performances", "passages"])  # what evaluation reads
 INIT_MODEL = {None: [], "snippet": "models/snippet/model.pt", "snippet_cca": "models/snippet_cca/model.pt"}
 EVAL_MODELS = {"bl": f"models/{config['evaluation']['baseline_model']}/model.pt",
                **{v: f"models/passage/{v}/model.pt" for v in config["passage_variants"]}}
@@ -122,5 +142,8 @@ def figure_pieces():
 
 
 def all_targets():
-    return [*rules.data.input, *rules.models.input, *rules.evaluation.input, *rules.experiments.input,
-            *rules.piece_id.output, *rules.fragments.output, *rules.scalability.output]
+    """The default target: the data, the 2023 paper's models, Table 2 and experiments (the quick default
+    stays within 15 min on 2 cores). Piece identification is the target ``identification``."""
+    if FROM_PACK:    # from a pack: the models, Table 2 and the experiments (piece identification reads the dataset)
+        return [*rules.models.input, *rules.evaluation.input, *rules.experiments.input]
+    return [*rules.data.input, *rules.pack.output, *rules.models.input, *rules.evaluation.input, *rules.experiments.input]

@@ -53,3 +53,29 @@ rule data:
     input:
         "data/dataset/summary.json",
         expand("results/figures/alignment/{piece}.png", piece=figure_pieces()),
+
+
+rule unfold:
+    # The evaluation pieces performed with their repeats (structure mismatch, piece identification)
+    input:
+        tables=expand("data/dataset/{split}/{table}.csv", split=[config["evaluation"]["split"]],
+                      table=["pieces", "performances"]),
+        index="data/dataset/index.tsv",
+        code=stage_code("data.unfold"),
+    output:
+        directory("data/unfolded"),   # performances.csv, pieces.csv, spec/<piece>.npy
+    params:
+        cfg=stage_params("seed", "render", "engrave.lilypond_timeout_s", "evaluation.split", "evaluation.tempo",
+                         "piece_id.repeats.min_extra_duration"),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/unfold.log",
+    benchmark:
+        "logs/benchmarks/unfold.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "python -m pipeline.data.unfold --dataset data/dataset --out {output:q} --params-json {params.cfg:q} > {log} 2>&1"

@@ -9,6 +9,7 @@ rule evaluate:
         metrics="results/metrics/{model}.json",
         details="results/retrieval/{model}.csv",
     params:
+        dataset=data_dir,
         cfg=stage_params(*EVALUATION_KEYS),
     conda:
         "../../environment.yml"
@@ -21,7 +22,7 @@ rule evaluate:
         mem_mb=8000,
         runtime=60,
     shell:
-        "python -m pipeline.evaluation.evaluate --model {input.model} --dataset data/dataset"
+        "python -m pipeline.evaluation.evaluate --model {input.model} --dataset {params.dataset}"
         " --out {output.metrics} --details {output.details} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
@@ -47,11 +48,12 @@ rule table2:
 rule snippet_retrieval:
     input:
         model="models/{snippet_model}/model.pt",
-        tables=EVAL_TABLES + expand("data/dataset/{split}/snippets.csv", split=[config["evaluation"]["split"]]),
+        tables=split_tables([config["evaluation"]["split"]], ["pieces", "performances", "passages", "snippets"]),
         code=stage_code("evaluation.snippet_retrieval"),
     output:
         metrics="results/snippet_retrieval/{snippet_model}.json",
     params:
+        dataset=data_dir,
         cfg=stage_params("seed", "training", "evaluation", "snippet_retrieval"),
     conda:
         "../../environment.yml"
@@ -62,7 +64,7 @@ rule snippet_retrieval:
         mem_mb=4000,
         runtime=30,
     shell:
-        "python -m pipeline.evaluation.snippet_retrieval --model {input.model} --dataset data/dataset"
+        "python -m pipeline.evaluation.snippet_retrieval --model {input.model} --dataset {params.dataset}"
         " --out {output.metrics} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 

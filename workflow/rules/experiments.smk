@@ -16,6 +16,7 @@ rule train_sweep:
         metrics="models/sweep/d{dim}/metrics.json",
         live=directory("results/training/sweep/d{dim}"),
     params:
+        dataset=data_dir,
         cfg=stage_params("seed", "training", "train_passage", f"passage_variants.{SWEEP['variant']}",
                          "experiments.dim_sweep"),
         init=init_arg,
@@ -32,7 +33,7 @@ rule train_sweep:
         runtime=24 * 60,
     shell:
         "python -m pipeline.models.train_passage --dim-sweep --variant {params.variant} --emb-dim {wildcards.dim}"
-        " --dataset data/dataset {params.init} --out models/sweep/d{wildcards.dim} --live {output.live}"
+        " --dataset {params.dataset} {params.init} --out models/sweep/d{wildcards.dim} --live {output.live}"
         " --checkpoint checkpoints/sweep_d{wildcards.dim}.pt --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
@@ -45,6 +46,7 @@ rule evaluate_sweep:
     output:
         expand("results/experiments/dim_sweep/d{dim}.json", dim=SWEEP["emb_dims"]),
     params:
+        dataset=data_dir,
         cfg=stage_params(*EVALUATION_KEYS),
     conda:
         "../../environment.yml"
@@ -57,7 +59,7 @@ rule evaluate_sweep:
         mem_mb=8000,
         runtime=60,
     shell:
-        "python -m pipeline.evaluation.evaluate --model {input.models} --dataset data/dataset"
+        "python -m pipeline.evaluation.evaluate --model {input.models} --dataset {params.dataset}"
         " --out {output} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
@@ -92,6 +94,7 @@ rule evaluate_tempo:
     output:
         directory("results/experiments/tempo/{model}"),
     params:
+        dataset=data_dir,
         cfg=stage_params(*EVALUATION_KEYS, "render.test_tempo_ratios"),
     conda:
         "../../environment.yml"
@@ -104,7 +107,7 @@ rule evaluate_tempo:
         mem_mb=8000,
         runtime=60,
     shell:
-        "python -m pipeline.evaluation.evaluate --model {input.model} --dataset data/dataset --tempo test-ratios"
+        "python -m pipeline.evaluation.evaluate --model {input.model} --dataset {params.dataset} --tempo test-ratios"
         " --out-dir {output} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
@@ -160,6 +163,7 @@ rule sanity_figure:
         report("results/experiments/retrieval_examples.png", caption="../report/retrieval_examples.rst",
                category="Experiments"),
     params:
+        dataset=data_dir,
         cfg=stage_params("evaluation.split", "evaluation.tempo", "experiments.sanity"),
     conda:
         "../../environment.yml"
@@ -170,7 +174,7 @@ rule sanity_figure:
         mem_mb=4000,
         runtime=20,
     shell:
-        "python -m pipeline.evaluation.sanity --details {input.details} --dataset data/dataset --out {output}"
+        "python -m pipeline.evaluation.sanity --details {input.details} --dataset {params.dataset} --out {output}"
         " --params-json {params.cfg:q} > {log} 2>&1"
 
 

@@ -23,7 +23,10 @@ rule piece_windows:
         "logs/piece_windows/{snippet_model}.log",
     benchmark:
         "logs/benchmarks/piece_windows/{snippet_model}.tsv"
-    threads: 2
+    # one thread: it runs beside the one-thread passage jobs as soon as the snippet model exists, instead
+    # of waiting for two free cores at the end of a local run (torch gains little from a second thread)
+    threads: 1
+    priority: 3
     resources:
         mem_mb=8000,
         runtime=120,
@@ -114,3 +117,43 @@ rule scalability:
     shell:
         "python -m pipeline.evaluation.scalability --windows {input.windows} --out {output.table}"
         " --figure {output.figure} --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule repeats:
+    input:
+        windows=f"embeddings/{PIECE_ID_MODEL}/windows.npz",
+        pieces=f"embeddings/{PIECE_ID_MODEL}/pieces.csv",
+        performances=f"embeddings/{PIECE_ID_MODEL}/performances.csv",
+        model=f"models/{PIECE_ID_MODEL}/model.pt",
+        unfolded=rules.unfold.output,
+        code=stage_code("evaluation.repeats"),
+    output:
+        metrics="results/piece_id/repeats.json",
+        details="results/piece_id/repeats.csv",
+        table=report("results/tables/piece_id_repeats.md", caption="../report/repeats.rst", category="Results"),
+    params:
+        cfg=stage_params("seed", "training", "evaluation.tempo", "evaluation.ties", "piece_id.audio_hop_frames",
+                         "piece_id.repeats"),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/repeats.log",
+    benchmark:
+        "logs/benchmarks/repeats.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "python -m pipeline.evaluation.repeats --windows {input.windows} --model {input.model} --unfolded {input.unfolded}"
+        " --out {output.metrics} --details {output.details} --table {output.table} --params-json {params.cfg:q} > {log} 2>&1"
+
+
+rule identification:
+    # Piece identification and fragment search (the 2021 paper): `snakemake --cores all identification`,
+    # after or with the default target (it needs the snippet model). A DVC stage like every other.
+    input:
+        rules.piece_id.output,
+        rules.fragments.output,
+        rules.scalability.output,
+        rules.repeats.output,

@@ -10,6 +10,7 @@ rule train_snippet:
         metrics="models/snippet/metrics.json",
         live=directory("results/training/snippet"),
     params:
+        dataset=data_dir,
         cfg=stage_params("seed", "training", "train_snippet"),
     conda:
         "../../environment.yml"
@@ -23,7 +24,7 @@ rule train_snippet:
         mem_mb=16000,
         runtime=24 * 60,
     shell:
-        "python -m pipeline.models.train_snippet --dataset data/dataset --out models/snippet --live {output.live}"
+        "python -m pipeline.models.train_snippet --dataset {params.dataset} --out models/snippet --live {output.live}"
         " --checkpoint checkpoints/snippet.pt --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
@@ -36,6 +37,7 @@ rule refine_cca:
         model="models/snippet_cca/model.pt",
         metrics="models/snippet_cca/metrics.json",
     params:
+        dataset=data_dir,
         cfg=stage_params("seed", "training", "train_snippet", "refine_cca"),
     conda:
         "../../environment.yml"
@@ -49,7 +51,7 @@ rule refine_cca:
         mem_mb=16000,
         runtime=60,
     shell:
-        "python -m pipeline.models.refine_cca --dataset data/dataset --snippet-model {input.snippet} --out models/snippet_cca"
+        "python -m pipeline.models.refine_cca --dataset {params.dataset} --snippet-model {input.snippet} --out models/snippet_cca"
         " --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
 
@@ -63,6 +65,7 @@ rule train_passage:
         metrics="models/passage/{variant}/metrics.json",
         live=directory("results/training/{variant}"),
     params:
+        dataset=data_dir,
         cfg=lambda w: stage_params("seed", "training", "train_passage", f"passage_variants.{w.variant}"),
         init=init_arg,
     conda:
@@ -74,15 +77,17 @@ rule train_passage:
     # Before the sweep points, which reuse the frozen features an FZ variant leaves in checkpoints/: the
     # sweep's own variant first, with the whole machine, as it computes those features. Every other
     # pretrained variant runs with PASSAGE_THREADS (two at a time locally): the FT variants, and the
-    # other FZ variant, which starts after it and reuses its features. A variant from scratch needs
-    # no snippet model: whole machine, last, so that it never holds a core the pretraining waits for.
-    priority: lambda w: 4 if variant_from_scratch(w) else 6 if variant_computes_features(w) else 5
-    threads: lambda w: TRAINING_THREADS if variant_from_scratch(w) or variant_computes_features(w) else PASSAGE_THREADS
+    # other FZ variant, which starts after it and reuses its features. A variant from scratch needs no
+    # snippet model; below the pretraining's priority it starts after it, beside the other variants with
+    # PASSAGE_THREADS (with the whole machine it waited for two free cores and ended last: 1 min 22 s
+    # plus its tempo evaluation on the tail of a local run).
+    priority: lambda w: 6 if variant_computes_features(w) else 5
+    threads: lambda w: TRAINING_THREADS if variant_computes_features(w) else PASSAGE_THREADS
     resources:
         mem_mb=16000,
         runtime=24 * 60,
     shell:
-        "python -m pipeline.models.train_passage --variant {wildcards.variant} --dataset data/dataset {params.init}"
+        "python -m pipeline.models.train_passage --variant {wildcards.variant} --dataset {params.dataset} {params.init}"
         " --out models/passage/{wildcards.variant} --live {output.live}"
         " --checkpoint checkpoints/{wildcards.variant}.pt --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
