@@ -64,6 +64,18 @@ def small_params(base_params) -> dict:
     return tiny_corpus_params(base_params)
 
 
+@pytest.fixture
+def params(small_params) -> dict:
+    return small_params
+
+
+@pytest.fixture
+def project(two_runs, monkeypatch):
+    """Run a of the tiny workflow (data, pack, tiny models, piece identification), as the working directory."""
+    monkeypatch.chdir(two_runs[0])
+    return two_runs[0]
+
+
 def snakemake(workdir: Path, *extra: str):
     """The real Snakemake on the repository's Snakefile in ``workdir`` (params from workdir/params.yaml)."""
     import subprocess

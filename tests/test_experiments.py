@@ -8,12 +8,6 @@ from conftest import tiny_corpus_params
 from PIL import Image
 
 
-@pytest.fixture
-def project(two_runs, monkeypatch):
-    monkeypatch.chdir(two_runs[0])
-    return two_runs[0]
-
-
 def test_dimension_sweep_trains_one_model_per_dimension(project):
     df = pd.read_csv(project / "results/experiments/dim_sweep.csv")
     assert list(df.emb_dim) == [8, 16]

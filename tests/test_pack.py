@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, tiny_corpus_params, write_params
+from conftest import REPO, write_params
 
 from pipeline.data import packfile
 from pipeline.data.pack import build_pack
@@ -24,18 +24,6 @@ from pipeline.models.snippets import load_split
 SPLITS = ("train", "valid", "test")
 TARGETS = ("results/metrics/bl.json", "results/metrics/rnn_fz_cca.json", "results/snippet_retrieval/snippet_cca.json")
 HIDDEN = re.compile(r"lily|fluidsynth|2ly$|convert-ly|timidity")      # what a GPU node lacks (and soundfonts)
-
-
-@pytest.fixture
-def project(two_runs, monkeypatch):
-    """Run a of the tiny workflow (data, pack, tiny models), as the working directory."""
-    monkeypatch.chdir(two_runs[0])
-    return two_runs[0]
-
-
-@pytest.fixture
-def params(base_params):
-    return tiny_corpus_params(base_params)
 
 
 def assert_same_bank(a, b, tol):

@@ -12,21 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, as_json, tiny_corpus_params
+from conftest import REPO, as_json
 
 VARIANTS = ("rnn", "rnn_ft", "rnn_fz", "rnn_ft_cca", "rnn_fz_cca")
-
-
-@pytest.fixture
-def project(two_runs, monkeypatch):
-    """Run a of the tiny workflow (data + tiny models), as the working directory."""
-    monkeypatch.chdir(two_runs[0])
-    return two_runs[0]
-
-
-@pytest.fixture
-def params(base_params):
-    return tiny_corpus_params(base_params)
 
 
 def test_workflow_trains_every_model(project):
