@@ -24,6 +24,9 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/experiments.smk"
 include: "workflow/rules/piece_id.smk"
 include: "workflow/rules/attention.smk"
+include: "workflow/rules/scan.smk"
+include: "workflow/rules/performed.smk"
+include: "workflow/rules/scenarios.smk"
 
 
 rule all:

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 APT_PACKAGES=(lilypond fluidsynth fluid-soundfont-gm timgm6mb-soundfont opl3-soundfont csound-soundfont
-              musescore-general-soundfont-small python3-venv git
+              musescore-general-soundfont-small musescore-general-soundfont python3-venv git
+              libgl1 libglib2.0-0            # OpenCV (augraphy's scanned-looking scores, issue 16) loads them
               slurm-wlm slurm-client munge)   # SLURM + munge: the single-node cluster of the cluster test
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

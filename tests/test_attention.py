@@ -1,6 +1,7 @@
 """Snippet-model variants (issue 14): longer audio contexts, the attention branch inside the snippet model,
 the variant windows and pool, the entropy switch, the context x attention table, the optional workflow target
-(outside dvc.yaml), and the whole chain on the tiny corpus."""
+(outside dvc.yaml), and the whole chain on the tiny corpus; downstream (item 6): a passage model on a snippet variant
+(attention branch, longer windows), BL with a variant's snippet model, and the default passage path unchanged."""
 import copy
 import json
 import math
@@ -154,7 +155,8 @@ def test_context_attention_table_and_figures(tmp_path):
 def test_attention_target_is_outside_the_default_target_and_dvc_yaml():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     assert not [s for s in stages if s.startswith(("train_snippet_variant", "refine_cca_variant", "snippet_variant",
-                                                    "attention"))]
+                                                    "attention", "train_passage_att", "evaluate_att", "table2_attention"))]
+    assert not [s for s in stages if "passage_att" in s or "--label" in stages[s]["cmd"]]
     assert stages["train_snippet"]["cmd"].count("--variant") == 0
 
 
@@ -169,7 +171,8 @@ def test_attention_chain_on_the_tiny_corpus(base_params, tmp_path):
     p["snippet_variants"] = {
         "ctx20": {"audio_context_frames": 20, "attention": False, "sheet_context_px": 180, "train_snippet": {}},
         "att42": {"audio_context_frames": 42, "attention": True, "sheet_context_px": 180, "train_snippet": {"epochs": 1}}}
-    p["attention"] = {"entropy_weight": 0.1, "analysis": {"variant": "att42", "n_examples": 2}}
+    p["attention"] = {"entropy_weight": 0.1, "analysis": {"variant": "att42", "n_examples": 2},
+                      "passage_variants": {}, "baseline_variants": []}      # (the downstream rows need the default run's models)
     write_params(wd, p)
     res = snakemake(wd, "attention")
     assert res.returncode == 0, res.stderr[-3000:]
@@ -188,3 +191,228 @@ def test_attention_chain_on_the_tiny_corpus(base_params, tmp_path):
     assert [t["tempo"] for t in a["by_tempo"]] == [0.5, 1.0] and (wd / "results/attention/analysis.png").is_file()
     again = snakemake(wd, "attention")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+# --- downstream (issue 14 item 6): the attention encoder inside the passage model and as BL's snippet model ----
+
+@pytest.fixture
+def passage_dataset(tiny_dataset):
+    """The tiny piece cut into three passages (systems) of 330-340 px and 100 frames, in the splits train, valid, test."""
+    test = tiny_dataset / "test"
+    pd.DataFrame({"piece": "p", "performance": "rho-1000_sf", "system": [0, 1, 2], "x0": [0, 330, 660],
+                  "x1": [330, 660, 1000], "f0": [0, 100, 200], "f1": [100, 200, 300]}).to_csv(test / "passages.csv", index=False)
+    for split in ("train", "valid"):
+        (tiny_dataset / split).mkdir()
+        for f in test.iterdir():
+            (tiny_dataset / split / f.name).write_bytes(f.read_bytes())
+    return tiny_dataset
+
+
+def _snippet_artifact(path, context_frames=20, attention=False, seed=0):
+    """A (random) snippet model artifact of this geometry with a CCA projection; attention not uniform."""
+    from pipeline.models.training import save_model
+    torch.manual_seed(seed)
+    model = SnippetModel(8, use_cca=True, context_frames=context_frames, attention=attention)
+    with torch.no_grad():
+        model.cca.U.copy_(torch.eye(8)), model.cca.V.copy_(torch.eye(8))
+        if attention:
+            model.audio_net.attention.to_frames.weight.normal_(0, 0.5)
+    save_model(path, model.state_dict(), {"kind": "snippet", "emb_dim": 8, "cca": True, **model.geometry()})
+    return path
+
+
+def test_passage_windows_follow_the_geometry(passage_dataset):
+    """20 frames / 180 px: the existing cutters themselves; longer windows share the 1-s windows' centres, hops and the
+    passage bounds (silence beyond the passage's audio span)."""
+    from pipeline.models.embedding import _windows_audio, _windows_sheet, model_passage_audio, model_passage_sheet
+    from pipeline.models.snippets import passage_audio, passage_sheet
+    bank, rows = load_split(passage_dataset, "test"), np.arange(3)
+    a20, n20 = passage_audio(bank, rows, 18)
+    s180, m180 = passage_sheet(bank, rows, 81)
+    assert torch.equal(_windows_audio(bank, rows, 18, 20)[0], a20) and torch.equal(_windows_sheet(bank, rows, 81, 180)[0], s180)
+    a42, n42 = model_passage_audio(bank, rows, 18, 42)
+    s200, m200 = model_passage_sheet(bank, rows, 81, 200)
+    assert torch.equal(n42, n20) and torch.equal(m200, m180) and a42.shape == (len(a20), 1, 92, 42) and s200.shape[-1] == 100
+    assert torch.equal(a42[..., 11:31], a20)                      # [s - 11, s + 31) around the 1-s window [s, s + 20)
+    assert a42[0, 0, 0, :11].abs().sum() == 0 and a42[0, 0, 0, 12] == 1           # before the first passage: silence
+    last = int(n42[:2].sum()) - 1                                  # the second passage's last window: frames >= 200 are silent
+    assert a42[last, 0, 0].max() == 199 and a42[last, 0, 0, -1] == 0
+    assert torch.equal(s200[..., 5:95], s180)
+
+
+def test_default_passage_model_is_built_and_fed_as_before(passage_dataset):
+    """Without a snippet variant: the modules, initialisation, windows and feature-cache key of the code before it."""
+    from pipeline.models.embedding import FEATURE_CACHE_VERSION, PASSAGE_COLUMNS, FeatureCache, model_passage_batch
+    from pipeline.models.networks import AudioEncoder, PassageModel, SequenceEncoder, init_weights, sheet_encoder
+    from pipeline.models.snippets import passage_batch
+
+    def before(dim=8, hidden=16, emb=12):                          # PassageModel.__init__ before issue 14 item 6
+        m = torch.nn.Module()
+        m.sheet = SequenceEncoder(sheet_encoder(dim), dim, hidden, emb)
+        m.audio = SequenceEncoder(AudioEncoder(dim), dim, hidden, emb)
+        for part in (m.sheet.cnn, m.audio.cnn, m.sheet.fc, m.audio.fc):
+            init_weights(part, "orthogonal")
+        return m.to(memory_format=torch.channels_last)
+
+    torch.manual_seed(7)
+    old = before()
+    torch.manual_seed(7)
+    new = PassageModel(8, 16, 12).eval()
+    assert new.geometry() == {"audio_context_frames": 20, "attention": False, "sheet_context_px": 180}
+    so, sn = old.state_dict(), new.state_dict()
+    assert list(so) == list(sn) and all(torch.equal(so[k], sn[k]) for k in so)
+    bank, rows = load_split(passage_dataset, "test"), np.arange(3)
+    batch = passage_batch(bank, rows, 81, 18)
+    assert all(torch.equal(a, b) for a, b in zip(model_passage_batch(new, bank, rows, 81, 18), batch))
+    old.eval()
+    x, y = new(*batch)
+    assert torch.equal(x, old.sheet(batch[0], batch[2])) and torch.equal(y, old.audio(batch[1], batch[3]))
+    import hashlib
+    h = hashlib.sha256(json.dumps([FEATURE_CACHE_VERSION, [81, 18], bank.passages[PASSAGE_COLUMNS].values.tolist()]).encode())
+    for t in (bank.sheet, bank.spec, *new.sheet.cnn.state_dict().values(), *new.audio.cnn.state_dict().values()):
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    assert FeatureCache.key(new, bank, (81, 18)) == h.hexdigest()[:20]
+    wide = PassageModel(8, 16, 12, audio_context_frames=42)
+    assert FeatureCache.key(wide, bank, (81, 18)) != FeatureCache.key(PassageModel(8, 16, 12), bank, (81, 18))
+
+
+def test_passage_model_on_an_attention_variant_trains_the_branch(passage_dataset, tmp_path):
+    """The +Att passage model: the variant's attention branch and audio CNN (loaded with its weights and CCA
+    projection) on 42-frame windows, then the GRU; gradients reach the attention branch."""
+    from pipeline.models.embedding import FeatureCache, embed_cached, embed_passages, model_passage_batch
+    from pipeline.models.train_passage import build_model
+    from pipeline.models.training import load_model
+    art_path = _snippet_artifact(tmp_path / "att42.pt", 42, attention=True)
+    p = {"snippet_dim": 8, "rnn_hidden": 16, "frozen_bn_updates": False}
+    variant = {"init": "snippet_cca", "snippet_variant": "att42", "freeze_cnn": False}
+    params = {"snippet_variants": {"att42": {"audio_context_frames": 42, "attention": True, "sheet_context_px": 180}}}
+    model = build_model(p, variant, 12, art_path, params).train()
+    assert model.geometry() == {"audio_context_frames": 42, "attention": True, "sheet_context_px": 180}
+    state = load_model(art_path)["state_dict"]
+    assert torch.equal(model.audio.cnn.attention.to_frames.weight, state["audio_net.attention.to_frames.weight"])
+    assert torch.equal(model.audio.cca_u, torch.eye(8))
+    bank, rows = load_split(passage_dataset, "train"), np.arange(3)
+    sheet, audio, n_s, n_a = model_passage_batch(model, bank, rows, 81, 18)
+    assert audio.shape == (int(n_a.sum()), 1, 92, 42) and sheet.shape == (int(n_s.sum()), 1, 80, 90)
+    x, y = model(sheet, audio, n_s, n_a)
+    assert x.shape == y.shape == (3, 12) and torch.allclose(y.norm(dim=1), torch.ones(3))
+    triplet_loss(x, y, 0.3, symmetric=True).backward()
+    branch = model.audio.cnn.attention
+    assert branch.to_frames.weight.grad.abs().sum() > 0 and branch.features[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="geometry"):                  # the artifact must be the named variant
+        build_model(p, {**variant, "snippet_variant": "ctx20"}, 12, art_path,
+                    {"snippet_variants": {"ctx20": {"audio_context_frames": 20, "attention": False, "sheet_context_px": 180}}})
+    frozen = build_model(p, {**variant, "freeze_cnn": True}, 12, art_path, params).eval()   # FZ: the cache cuts the same windows
+    direct = embed_passages(frozen, bank, rows, (81, 18))
+    cached = embed_cached(frozen, FeatureCache(frozen, bank, (81, 18)), rows)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(direct, cached))
+
+
+def test_downstream_params_rows_and_labels(base_params):
+    from pipeline.core.variants import check_downstream, downstream_init, downstream_label, downstream_models
+    from pipeline.models.train_passage import variant_spec
+    p = copy.deepcopy(base_params)
+    att = p["attention"]
+    att["passage_variants"] = {"rnn_ft_cca_att42": {"init": "snippet_cca", "snippet_variant": "att42", "freeze_cnn": False},
+                               "rnn_fz_ctx20": {"init": "snippet", "snippet_variant": "ctx20", "freeze_cnn": True}}
+    att["baseline_variants"] = ["att42", "ctx168"]
+    validate(p), check_downstream(p)
+    p["snippet_variants"]["ctx20"]["train_snippet"] = {}            # ctx20 = the default model: its artifacts
+    p["evaluation"]["baseline_model"] = "snippet"
+    assert downstream_models(p) == {"bl_att42": "models/snippet_variant/att42/model.pt",
+                                    "bl_ctx168": "models/snippet_variant/ctx168/model.pt",
+                                    "rnn_ft_cca_att42": "models/passage_att/rnn_ft_cca_att42/model.pt",
+                                    "rnn_fz_ctx20": "models/passage_att/rnn_fz_ctx20/model.pt"}
+    assert downstream_init(p, "rnn_ft_cca_att42") == "models/snippet_variant_cca/att42/model.pt"
+    assert downstream_init(p, "rnn_fz_ctx20") == "models/snippet/model.pt"
+    assert [downstream_label(p, r) for r in downstream_models(p)] == [
+        "BL+Att (att42)", "BL (ctx168)", "RNN-FT-CCA+Att (att42)", "RNN-FZ (ctx20)"]
+    assert variant_spec(p, "rnn_fz_ctx20")["snippet_variant"] == "ctx20" and variant_spec(p, "rnn")["init"] is None
+    for bad, match in ((("passage_variants", "rnn_ft_cca_att42", "snippet_variant"), "not one of snippet_variants"),
+                       (("baseline_variants",), "attention.baseline_variants")):
+        q = copy.deepcopy(p)
+        if bad[0] == "baseline_variants":
+            q["attention"]["baseline_variants"] = ["att7"]
+        else:
+            q["attention"]["passage_variants"]["rnn_ft_cca_att42"]["snippet_variant"] = "att7"
+        with pytest.raises(ValueError, match=match):
+            check_downstream(q)
+    q = copy.deepcopy(p)
+    q["attention"]["passage_variants"]["rnn"] = q["attention"]["passage_variants"].pop("rnn_fz_ctx20")
+    with pytest.raises(ValueError, match="passage_variants key"):
+        check_downstream(q)
+    with pytest.raises(KeyError, match="both"):
+        variant_spec(q, "rnn")
+    q = copy.deepcopy(p)
+    q["attention"]["passage_variants"]["rnn_ft_cca_att42"]["init"] = "snippet_att"
+    with pytest.raises(ConfigError, match="attention.passage_variants.rnn_ft_cca_att42.init"):
+        validate(q)
+
+
+def test_bl_with_a_variant_scores_the_same_passages(passage_dataset, tmp_path, base_params):
+    """BL with a snippet variant as its snippet model: the protocol of BL (same passages, hops, candidates, tie rule),
+    its windows cut to the variant's geometry; a label names the row, and the table shows it after BL."""
+    from pipeline.evaluation.evaluate import baseline_scores, evaluate
+    from pipeline.evaluation.tables import table2
+    params = {k: copy.deepcopy(base_params[k]) for k in ("seed", "training", "evaluation")}
+    params["training"].update(device="cpu", amp=False, threads=1)
+    params["train_passage"] = {"sheet_hop_half_px": 81, "audio_hop_frames": 18}
+    plain, att = _snippet_artifact(tmp_path / "bl.pt"), _snippet_artifact(tmp_path / "att42.pt", 42, attention=True)
+    bl = evaluate(params, plain, passage_dataset, "test", 1.0, log=lambda m: None, details=tmp_path / "bl.csv")
+    bla = evaluate(params, att, passage_dataset, "test", 1.0, log=lambda m: None, details=tmp_path / "bla.csv",
+                   label="BL+Att (att42)")
+    assert "label" not in bl and bla["label"] == "BL+Att (att42)" and bl["model"] == bla["model"] == "BL"
+    assert bl["n_passages"] == bla["n_passages"] == 3 and bl["a2s"]["n_queries"] == bla["a2s"]["n_queries"] == 3
+    assert bl["a2s"]["ties"] == bla["a2s"]["ties"] == params["evaluation"]["ties"]
+    d, da = pd.read_csv(tmp_path / "bl.csv"), pd.read_csv(tmp_path / "bla.csv")
+    cols = ["piece", "performance", "system", "audio_s", "sheet_px"]
+    assert d[cols].equals(da[cols])
+    bank = load_split(passage_dataset, "test")
+    model = SnippetModel.from_artifact(torch.load(att, weights_only=False))
+    scores = baseline_scores(model, bank, (81, 18), params["evaluation"]["n_candidates"])
+    assert scores["a2s"].shape == scores["s2a"].shape == (3, 3)
+    df = table2({"bl": bl, "bl_att42": bla})
+    assert df.model.tolist() == ["BL", "BL+Att (att42)"] * 2
+
+
+def test_att_passage_variant_trains_and_evaluates(passage_dataset, tmp_path, base_params):
+    """train_passage on an attention.passage_variants entry (one tiny epoch from a snippet-variant artifact): the
+    artifact records the geometry, and evaluate rebuilds it (windows, attention) and names the row."""
+    from pipeline.evaluation.evaluate import evaluate
+    from pipeline.models.embedding import load_passage_model
+    from pipeline.models.train_passage import train
+    p = copy.deepcopy(base_params)
+    p["training"].update(device="cpu", amp=False, threads=1)
+    p["train_passage"].update(snippet_dim=8, rnn_hidden=16, emb_dim=12, epochs=1, n_train=6, batch_size=3, n_valid=3,
+                              mask_other_renderings=False)
+    p["attention"]["passage_variants"] = {
+        "rnn_ft_cca_att42": {"init": "snippet_cca", "snippet_variant": "att42", "freeze_cnn": False}}
+    init = _snippet_artifact(tmp_path / "att42.pt", 42, attention=True)
+    out = tmp_path / "models" / "passage_att" / "rnn_ft_cca_att42"
+    metrics = train(p, "rnn_ft_cca_att42", passage_dataset, init, out, tmp_path / "live", tmp_path / "ck.pt", log=lambda m: None)
+    assert metrics["epochs"] == 1
+    model, meta = load_passage_model(out / "model.pt")
+    assert meta["snippet_variant"] == "att42" and model.geometry() == {"audio_context_frames": 42, "attention": True,
+                                                                      "sheet_context_px": 180}
+    r = evaluate(p, out / "model.pt", passage_dataset, "test", 1.0, log=lambda m: None, label="RNN-FT-CCA+Att (att42)")
+    assert r["n_passages"] == 3 and r["label"] == "RNN-FT-CCA+Att (att42)" and r["model"] == "rnn_ft_cca_att42"
+
+
+def test_piece_windows_follow_the_snippet_model_geometry():
+    """Piece-identification windows (pipeline.models.windows) of a variant: the same positions, the variant's window
+    size around the same centres; the default model's windows as before."""
+    from types import SimpleNamespace
+
+    from pipeline.models.windows import embed_performance, embed_piece_sheet
+    spec = np.tile(np.arange(100, dtype=np.float32), (92, 1))
+    image = np.tile((np.arange(600) % 256).astype(np.uint8), (200, 1))
+    raw = lambda x: x[:, 0, 0] if x.shape[2] == 92 else x[:, 0, 40]       # noqa: E731  (a window's first row / middle row)
+    plain = SimpleNamespace(embed_audio=raw, embed_sheet=raw)
+    long = SimpleNamespace(embed_audio=raw, embed_sheet=raw, context_frames=42, sheet_px=200)
+    s20, e20 = embed_performance(plain, spec, 10, "cpu")
+    s42, e42 = embed_performance(long, spec, 10, "cpu")
+    assert np.array_equal(s20, s42) and e20.shape == (len(s20), 20) and e42.shape == (len(s20), 42)
+    assert np.array_equal(e42[:, 11:31], e20) and e42[0, :11].sum() == 0 and e42[-1, -1] == 0     # silence beyond the recording
+    c180, x180 = embed_piece_sheet(plain, image, 50, "cpu")
+    c200, x200 = embed_piece_sheet(long, image, 50, "cpu")
+    assert np.array_equal(c180, c200) and x200.shape == (len(c180), 100) and np.array_equal(x200[:, 5:95], x180)

@@ -48,6 +48,18 @@ def validate(params: dict, where: str = "params.yaml") -> dict:
     for key, value, allowed in checks:
         if value not in allowed:
             raise ConfigError(f"{where}: {key}: '{value}' is not one of {sorted(allowed)}")
+    sweep = params["scenarios"]["sweep"]
+    for model in sweep["models"]:
+        if model != "bl" and model not in variants:
+            raise ConfigError(f"{where}: scenarios.sweep.models: '{model}' is not bl or one of {sorted(variants)}")
+    for value in sweep["values"]:        # each value must be one the swept key accepts
+        try:
+            override(params, f"scenarios.{sweep['scenario']}.{sweep['key']}={value}")
+        except ConfigError as e:
+            raise ConfigError(f"{where}: scenarios.sweep: {e}") from None
+    pid_models = ["snippet", "snippet_cca", *sorted(params["snippet_variants"])]
+    if params["piece_id"]["model"] not in pid_models:
+        raise ConfigError(f"{where}: piece_id.model: '{params['piece_id']['model']}' is not one of {pid_models}")
     attending = sorted(k for k, v in params["snippet_variants"].items() if v["attention"])
     if params["attention"]["analysis"]["variant"] not in attending:
         raise ConfigError(f"{where}: attention.analysis.variant: '{params['attention']['analysis']['variant']}' "
@@ -95,6 +107,41 @@ def add_params_argument(parser: argparse.ArgumentParser) -> None:
                         help="the keys a stage reads, as JSON (the Snakemake rules: the workflow validated the whole config)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads: overrides training.threads (a resource of the job, not a parameter)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="give one dotted key (among those read) a YAML value, checked against its schema: a sweep "
+                             "point, passed alike by both executors (repeatable)")
+
+
+def override(params: dict, assignment: str) -> dict:
+    """``params`` with ``KEY=VALUE`` applied (VALUE parsed as YAML); KEY must exist in ``params`` and VALUE
+    must satisfy KEY's schema, else :class:`ConfigError`."""
+    import jsonschema
+
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE")
+    value = yaml.load(text, Loader=_YAML_LOADER)
+    *parents, leaf = key.split(".")
+    node, schema = params, yaml.load(SCHEMA_FILE.read_text(), Loader=_YAML_LOADER)
+    for part in key.split("."):
+        schema = schema.get("properties", {}).get(part)
+        if schema is None:
+            raise ConfigError(f"--set {key}: no such key in the parameter schema")
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            raise ConfigError(f"--set {key}: '{part}' is not among the parameters this stage reads")
+        node = node[part]
+    if leaf not in node:
+        raise ConfigError(f"--set {key}: not among the parameters this stage reads")
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    if errors:
+        raise ConfigError(f"--set {key}={text}: {errors[0].message}")
+    out = json.loads(json.dumps(params))         # a deep copy: the caller's mapping is not changed
+    target = out
+    for part in parents:
+        target = target[part]
+    target[leaf] = value
+    return out
 
 
 def from_args(args: argparse.Namespace) -> dict:
@@ -107,6 +154,8 @@ def from_args(args: argparse.Namespace) -> dict:
         params = load(args.params)
         if args.params_keys:
             params = subset(params, args.params_keys)
+    for assignment in getattr(args, "overrides", []):
+        params = override(params, assignment)
     if args.threads is not None and "training" in params:
         params = {**params, "training": {**params["training"], "threads": args.threads}}
     return params

@@ -20,6 +20,12 @@ system, ``audio_s`` (passage duration [s]), ``sheet_px`` (strip width [px]), ``r
 ``rank_s2a`` (under the tie rule; fractional for ``expected``), ``rr_a2s``, ``rr_s2a`` (reciprocal
 ranks: their mean is the MRR), ``distance`` (cosine distance of the matching pair; empty for BL) and ``top_a2s`` /
 ``top_s2a`` (the best ``N_TOP`` candidate passages, space-separated row numbers of this CSV).
+
+Snippet-model variants (issue 14, ``snakemake attention``): a variant's snippet model (longer audio context,
+attention) as BL's snippet model cuts each passage into windows of its own geometry at the same hops and
+centres (``pipeline.models.embedding.model_passage_sheet`` / ``model_passage_audio``), and a passage model
+trained on a variant (``attention.passage_variants``) does the same; everything else is the protocol above.
+``--label`` names such a row (the JSON's ``label``: e.g. ``BL+Att (att42)``).
 """
 from __future__ import annotations
 
@@ -36,9 +42,10 @@ from pipeline.core.metrics import cosine_distances, rank_counts, ranks, reciproc
 from pipeline.core.params import add_params_argument, from_args
 from pipeline.core.stage import write_json
 from pipeline.evaluation.voting import vote_scores, vote_tables
+from pipeline.models import embedding
 from pipeline.models.embedding import FeatureCache, embed_cached, load_passage_model, sheet_keys
 from pipeline.models.networks import SnippetModel
-from pipeline.models.snippets import SplitBank, load_split, passage_audio, passage_sheet
+from pipeline.models.snippets import SplitBank, load_split
 from pipeline.models.training import load_model, pick_device, setup_torch
 
 N_TOP = 25  # candidates listed per query in the details CSV (the largest R@k)
@@ -56,7 +63,8 @@ def baseline_scores(model: SnippetModel, bank: SplitBank, hops: tuple, n_candida
     """(N, N) query x candidate scores both ways (:func:`vote_scores`: lower is better, like a distance).
 
     ``sheet_memo``: a dict of this model's sheet snippet embeddings, reused by a bank of the same
-    systems (another tempo)."""
+    systems (another tempo). The windows follow the model's geometry (a snippet variant's audio context and
+    sheet width; the default model: 1 s and 180 px)."""
     rows = np.arange(len(bank.passages))
     sheet_key = ("baseline", tuple(sheet_keys(bank, rows)), hops[0])
     memo = {} if sheet_memo is None else sheet_memo
@@ -64,9 +72,9 @@ def baseline_scores(model: SnippetModel, bank: SplitBank, hops: tuple, n_candida
     for i in range(0, len(rows), batch):
         chunk = rows[i:i + batch]
         if sheet_key not in memo:
-            s, ns = passage_sheet(bank, chunk, hops[0])
+            s, ns = embedding.model_passage_sheet(bank, chunk, hops[0], model.sheet_px)
             sheets.append(model.embed_sheet(s)), own_s.append(np.repeat(chunk, ns.numpy()))
-        a, na = passage_audio(bank, chunk, hops[1])
+        a, na = embedding.model_passage_audio(bank, chunk, hops[1], model.context_frames)
         audios.append(model.embed_audio(a)), own_a.append(np.repeat(chunk, na.numpy()))
     if sheet_key not in memo:
         memo[sheet_key] = torch.cat(sheets), np.concatenate(own_s)
@@ -103,10 +111,11 @@ def load_bank(dataset: Path, split: str, tempo: float, device: torch.device) -> 
 
 def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: float, log=print,
              details: Path | None = None, feature_store: Path | None = None, bank: SplitBank | None = None,
-             sheet_memo: dict | None = None) -> dict:
+             sheet_memo: dict | None = None, label: str | None = None) -> dict:
     """Metrics of one model on one split at one tempo; ``bank`` (from :func:`load_bank`) saves
     reloading the split when one process evaluates several models or tempi, ``sheet_memo`` (a dict
-    kept by the caller per model) computing the model's sheet side again at another tempo."""
+    kept by the caller per model) computing the model's sheet side again at another tempo.
+    ``label``: the row's name in tables (stored as ``label``; none by default)."""
     e, t = params["evaluation"], params["training"]
     device = pick_device(t["device"])
     setup_torch(params["seed"], t["threads"])
@@ -134,6 +143,8 @@ def evaluate(params: dict, model_path: Path, dataset: Path, split: str, tempo: f
         details_table(bank, scores, counts, e["ties"], distance).to_csv(details, index=False, float_format="%.6g")
     out.update({"model": name, "emb_dim": art["meta"]["emb_dim"], "split": split, "tempo": tempo,
                 "n_passages": len(bank.passages)})
+    if label is not None:               # (the default rows' JSON is unchanged)
+        out["label"], name = label, label
     log(f"{name} on {split} @ {rho_label(tempo)}: {len(bank.passages)} passages (chance MRR {out['a2s']['chance_MRR']:.3f}); "
         f"MRR a2s {out['a2s']['MRR']:.3f} {out['a2s']['MRR_ci95']}  s2a {out['s2a']['MRR']:.3f} {out['s2a']['MRR_ci95']}")
     return out
@@ -162,10 +173,13 @@ def main(argv=None) -> int:
                     help="per-passage CSV (ranks, distances, top candidates), one per --out")
     ap.add_argument("--feature-cache", type=Path, default=Path("checkpoints/features"),
                     help="folder of the frozen-feature cache shared with training (pipeline.models.embedding.FeatureCache)")
+    ap.add_argument("--label", default=None, help="the row's name in tables, e.g. 'BL+Att (att42)' (one --model)")
     add_params_argument(ap)
     args = ap.parse_args(argv)
     params = from_args(args)
     split = args.split or params["evaluation"]["split"]
+    if args.label is not None and len(args.model) != 1:
+        ap.error("--label takes one --model")
     tempi = [float(t) for word in (args.tempo or [params["evaluation"]["tempo"]])
              for t in (params["render"]["test_tempo_ratios"] if word == TEST_RATIOS else [word])]
     runs = [(m, t) for m in args.model for t in tempi]
@@ -187,7 +201,7 @@ def main(argv=None) -> int:
     for i, (model, tempo) in enumerate(runs):
         details = args.details[i] if args.details is not None else None
         write_json(outs[i], evaluate(params, model, args.dataset, split, tempo, log, details,
-                                     args.feature_cache, banks[tempo], sheet_memos[model]))
+                                     args.feature_cache, banks[tempo], sheet_memos[model], args.label))
     return 0
 
 

@@ -32,6 +32,7 @@ from PIL import Image  # noqa: E402
 from pipeline.core.constants import FPS, SAMPLE_RATE, SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES  # noqa: E402
 from pipeline.core.errors import ConfigError  # noqa: E402
 from pipeline.core.params import load  # noqa: E402
+from pipeline.core.variants import piece_id_model_dir  # noqa: E402
 from pipeline.data.spectrogram import log_spectrogram  # noqa: E402
 from pipeline.evaluation.dtw import Database, subsequence_best  # noqa: E402
 from pipeline.evaluation.piecedb import Windows  # noqa: E402
@@ -165,14 +166,14 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=5)
     ap.add_argument("--png", type=Path, default=Path("query_match.png"), help="figure of the query and the best match")
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    ap.add_argument("--windows", type=Path, default=None, help="default: embeddings/<piece_id.model>/windows.npz")
-    ap.add_argument("--model", type=Path, default=None, help="default: models/<piece_id.model>/model.pt")
+    ap.add_argument("--windows", type=Path, default=None, help="default: embeddings/<piece_id.model's folder>/windows.npz")
+    ap.add_argument("--model", type=Path, default=None, help="default: models/<piece_id.model's folder>/model.pt")
     args = ap.parse_args(argv)
     if (args.audio is None) == (args.piece is None):
         ap.error("give an audio file or --piece, not both")
     try:
         params = load(args.params)
-        name = params["piece_id"]["model"]
+        name = piece_id_model_dir(params)
         npz = args.windows or Path(f"embeddings/{name}/windows.npz")
         if not npz.is_file():
             raise QueryError(f"{npz} not found: build the piece database first (snakemake --cores all identification)")

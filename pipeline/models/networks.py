@@ -201,13 +201,16 @@ class CCALayer(nn.Module):
 
 
 def triplet_loss(sheet: torch.Tensor, audio: torch.Tensor, margin: float, symmetric: bool = False,
-                 groups: torch.Tensor | None = None) -> torch.Tensor:
+                 groups: torch.Tensor | None = None, sync_free: bool | None = None) -> torch.Tensor:
     """Hinge loss on cosine similarity with all in-batch negatives (lcasr: sheet anchors only), in float32.
 
     ``sheet``, ``audio``: (B, d) L2-normalised embeddings of matching pairs (row i with row i).
     ``groups`` (B,) int: rows with equal ids show the same item (another rendering of the same
     system or notehead); they are true matches, so they are not used as each other's negatives
     (``mask_other_renderings``; the anchors use every other row).
+    ``sync_free`` (default: off on the CPU, on elsewhere): the mean over the negatives as a masked sum
+    instead of boolean indexing, which would read the mask's count back to the host inside every
+    training step on a GPU; the same value up to float rounding (the CPU keeps the recorded numbers).
     """
     with torch.autocast(sheet.device.type, enabled=False):
         sheet, audio = sheet.float(), audio.float()
@@ -218,6 +221,13 @@ def triplet_loss(sheet: torch.Tensor, audio: torch.Tensor, margin: float, symmet
         else:
             groups = groups.to(sim.device)
             neg = groups[:, None] != groups[None, :]
+        if sync_free if sync_free is not None else sim.device.type != "cpu":
+            w = neg.float()
+            count = w.sum().clamp_min(1.0)       # no negative at all: loss 0, the graph kept
+            loss = (F.relu(margin - (pos - sim)) * w).sum() / count
+            if symmetric:
+                loss = 0.5 * (loss + (F.relu(margin - (pos.T - sim)) * w).sum() / count)
+            return loss
         if not neg.any():
             return (sim * 0.0).sum()          # a batch of one item: nothing to contrast (keeps the graph)
         loss = F.relu(margin - (pos - sim))[neg].mean()
@@ -356,15 +366,27 @@ class PassageModel(nn.Module):
 
     ``freeze_cnn``: FZ variants — the CNNs get no gradient and, unless ``frozen_bn_updates`` (the
     anchor's leak, method.md §4.4), stay in eval mode so their BatchNorm statistics do not move.
+
+    Snippet geometry (issue 14, ``attention.passage_variants``: a passage model whose CNNs are a snippet
+    variant's): ``audio_context_frames`` T of each audio window (B, 1, 92, T), ``attention`` (the audio
+    CNN is an :class:`AttentionAudioEncoder`: frame attention, then the plain audio CNN) and ``sheet_px``,
+    the sheet window's full-resolution width. The defaults (20 frames, no attention, 180 px) build
+    exactly the lcasr model (the same modules, in the same order, with the same initialisation).
     """
 
     def __init__(self, snippet_dim: int = 32, hidden: int = 128, emb_dim: int = 64,
-                 freeze_cnn: bool = False, frozen_bn_updates: bool = False):
+                 freeze_cnn: bool = False, frozen_bn_updates: bool = False,
+                 audio_context_frames: int = C.SPEC_CONTEXT_FRAMES, attention: bool = False,
+                 sheet_px: int = C.SHEET_CONTEXT_PX):
         super().__init__()
-        self.sheet = SequenceEncoder(sheet_encoder(snippet_dim), snippet_dim, hidden, emb_dim)
-        self.audio = SequenceEncoder(AudioEncoder(snippet_dim), snippet_dim, hidden, emb_dim)
+        self.context_frames, self.attention, self.sheet_px = audio_context_frames, attention, sheet_px
+        audio = AttentionAudioEncoder if attention else AudioEncoder
+        self.sheet = SequenceEncoder(sheet_encoder(snippet_dim, sheet_px), snippet_dim, hidden, emb_dim)
+        self.audio = SequenceEncoder(audio(snippet_dim, context_frames=audio_context_frames), snippet_dim, hidden, emb_dim)
         for m in (self.sheet.cnn, self.audio.cnn, self.sheet.fc, self.audio.fc):
             init_weights(m, "orthogonal")
+        if attention:           # uniform attention at the first step (as SnippetModel); a loaded snippet model replaces it
+            nn.init.zeros_(self.audio.cnn.attention.to_frames.weight), nn.init.zeros_(self.audio.cnn.attention.to_frames.bias)
         self.to(memory_format=torch.channels_last)
         self.freeze_cnn, self.frozen_bn_updates = freeze_cnn, frozen_bn_updates
         if freeze_cnn:
@@ -376,6 +398,10 @@ class PassageModel(nn.Module):
         if self.freeze_cnn and not self.frozen_bn_updates:
             self.sheet.cnn.eval(), self.audio.cnn.eval()
         return self
+
+    def geometry(self) -> dict:
+        """The snippet windows the model reads (:meth:`SnippetModel.geometry`'s keys)."""
+        return {"audio_context_frames": self.context_frames, "attention": self.attention, "sheet_context_px": self.sheet_px}
 
     def load_snippet_model(self, state: dict) -> None:
         """Initialise both CNNs (and, if the baseline has one, the frozen CCA projection) from a

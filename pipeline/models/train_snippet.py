@@ -90,7 +90,7 @@ def train(params: dict, dataset: Path, out: Path, live: Path, checkpoint: Path, 
     fp = fingerprint(keys, input_files(dataset, ("train", "valid"), ("snippets.csv", "performances.csv")))
     start = time.perf_counter()
     state = fit(model, sched=Schedule.from_params(p), seed=params["seed"], device=device, amp=t["amp"],
-                batches=batches, loss_fn=loss_fn, validate=validate, checkpoint=checkpoint, live_dir=live,
+                fused=t["fused_optimizer"], compile_model=t["compile"], batches=batches, loss_fn=loss_fn, validate=validate, checkpoint=checkpoint, live_dir=live,
                 fp=fp, log=log)
     seconds = time.perf_counter() - start
     pairs = p["n_train"] * len(state["history"])

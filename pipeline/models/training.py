@@ -127,18 +127,89 @@ def finite_gradients(model: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
 
 
+def use_fused(setting: bool | str, device: torch.device) -> bool:
+    """Resolve ``training.fused_optimizer``: ``auto`` = the sync-free step (fused AdamW) on CUDA only, so
+    the CPU default keeps the foreach AdamW and its exact results; true / false force it."""
+    return device.type == "cuda" if setting == "auto" else bool(setting)
+
+
+class Stepper:
+    """One optimisation step (forward under autocast, backward, optional clipping, AdamW), two ways.
+
+    ``sync_free=False`` (the CPU default): the loss is read back after every step and a step with a
+    non-finite gradient is skipped on the host (one check per parameter). ``sync_free=True`` (CUDA's
+    default, ``training.fused_optimizer``): nothing is read back inside the step. The gradients are
+    checked on the device in one fused call, fused AdamW receives the flag as ``found_inf`` and skips
+    the update (and its step count) on the device, and loss sums and step counts stay device tensors
+    until :meth:`epoch_totals` reads them once per epoch. Both skip exactly the same steps.
+    ``compiled``: the module the loss calls (``torch.compile`` of ``model`` under ``training.compile``).
+    """
+
+    def __init__(self, model, opt, loss_fn, autocast: dict, clip=None, sync_free: bool = False, compiled=None):
+        self.model, self.opt, self.loss_fn, self.autocast, self.clip = model, opt, loss_fn, autocast, clip
+        self.sync_free, self.forward_module = sync_free, compiled if compiled is not None else model
+        self.params = list(model.parameters())     # every gradient is checked, as finite_gradients does
+        dev = self.params[0].device if self.params else torch.device("cpu")
+        self._one = torch.ones((), device=dev)
+        self.reset(dev)
+
+    def reset(self, device=None) -> None:
+        dev = device or self._one.device
+        self.loss_sum, self.steps, self.skipped = (torch.zeros((), device=dev) if self.sync_free else 0.0,
+                                                   torch.zeros((), device=dev) if self.sync_free else 0,
+                                                   torch.zeros((), device=dev) if self.sync_free else 0)
+
+    def __call__(self, batch) -> None:
+        with torch.autocast(**self.autocast):
+            loss = self.loss_fn(self.forward_module, batch)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.clip is not None:
+            self.clip(self.model)
+        if not self.sync_free:
+            if not finite_gradients(self.model):
+                self.skipped += 1      # one NaN step would turn every weight it touches into NaN for good
+                return
+            self.opt.step()
+            self.loss_sum, self.steps = self.loss_sum + loss.item(), self.steps + 1
+            return
+        found_inf = torch.zeros((), device=self._one.device)
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if grads:
+            torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, self._one)
+        self.opt.found_inf = found_inf          # fused AdamW skips the update where found_inf is 1
+        self.opt.step()
+        kept = 1.0 - found_inf
+        self.loss_sum += torch.where(found_inf > 0, 0.0, loss.detach().float())    # as the host path: skipped steps add nothing
+        self.steps += kept
+        self.skipped += found_inf
+
+    def epoch_totals(self) -> tuple[float, int, int]:
+        """(summed loss of the applied steps, applied steps, skipped steps) of the epoch: one read-back."""
+        if not self.sync_free:
+            return float(self.loss_sum), int(self.steps), int(self.skipped)
+        total, steps, skipped = torch.stack([self.loss_sum, self.steps, self.skipped]).tolist()
+        return total, int(round(steps)), int(round(skipped))
+
+
 def fit(model: torch.nn.Module, *, sched: Schedule, seed: int, device: torch.device, amp: bool | str,
         batches: Callable[[torch.Generator], Iterable], loss_fn: Callable, validate: Callable[[], dict],
         checkpoint: Path, live_dir: Path, fp: str, exclude: Iterable = (), slow: Iterable = (),
-        slow_lr_scale: float = 1.0, clip: Callable | None = None, log=print) -> dict:
+        slow_lr_scale: float = 1.0, clip: Callable | None = None, fused: bool | str = "auto",
+        compile_model: bool = False, log=print) -> dict:
     """Train ``model``; return ``{"best_state", "best_epoch", "best_mrr", "best_valid", "history"}``.
 
     ``batches(gen)`` yields one epoch of batches (all randomness from ``gen``); ``loss_fn(model,
     batch)`` returns the loss; ``validate()`` returns :func:`pipeline.core.metrics.validation_summary`
     (model already in eval mode); ``clip(model)`` runs after backward (gradient clipping).
+    ``fused`` (``training.fused_optimizer``) selects the sync-free step of :class:`Stepper`;
+    ``compile_model`` (``training.compile``) trains through ``torch.compile(model)`` (static shapes first,
+    then dimensions found to vary are made dynamic: the passage batches' snippet counts).
     """
     model.to(device)
-    opt = torch.optim.AdamW(optimizer_groups(model, sched, exclude, slow, slow_lr_scale), lr=sched.lr)
+    sync_free = use_fused(fused, device)
+    opt = torch.optim.AdamW(optimizer_groups(model, sched, exclude, slow, slow_lr_scale), lr=sched.lr,
+                            fused=True if sync_free else None)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=sched.lr_factor,
                                                          patience=sched.lr_patience, min_lr=sched.min_lr)
     state = {"epoch": 0, "history": [], "best_mrr": -1.0, "best_epoch": -1, "best_state": None, "best_valid": None}
@@ -154,23 +225,18 @@ def fit(model: torch.nn.Module, *, sched: Schedule, seed: int, device: torch.dev
             log(f"ignoring {checkpoint}: written for other parameters or inputs; starting afresh")
     live = _live(live_dir, state["history"])
     autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16(amp, device))
-    log(f"bfloat16 autocast: {'on' if autocast['enabled'] else 'off'} (training.amp: {amp})")
+    compiled = torch.compile(model) if compile_model else None     # dynamic=True fails in inductor on the CNNs (torch 2.13)
+    step = Stepper(model, opt, loss_fn, autocast, clip, sync_free, compiled)
+    log(f"bfloat16 autocast: {'on' if autocast['enabled'] else 'off'} (training.amp: {amp}); "
+        f"step: {'sync-free, fused AdamW' if sync_free else 'foreach AdamW, host checks'}"
+        + ("; torch.compile" if compile_model else ""))
     for epoch in range(state["epoch"], sched.epochs):
         model.train()
-        total, n, skipped = 0.0, 0, 0
+        step.reset()
         for batch in tqdm(batches(epoch_generator(seed, epoch)), desc=f"epoch {epoch + 1}/{sched.epochs}",
                           file=sys.stderr, mininterval=5, leave=False):
-            with torch.autocast(**autocast):
-                loss = loss_fn(model, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip is not None:
-                clip(model)
-            if not finite_gradients(model):
-                skipped += 1           # one NaN step would turn every weight it touches into NaN for good
-                continue
-            opt.step()
-            total, n = total + loss.item(), n + 1
+            step(batch)
+        total, n, skipped = step.epoch_totals()
         model.eval()
         with torch.no_grad(), torch.autocast(**autocast):
             valid = validate()

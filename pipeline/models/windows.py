@@ -3,6 +3,11 @@
 Sheet: 180 px windows (full resolution) centred every ``hop_px`` along an unrolled score; audio: 1 s
 windows (20 frames) starting every ``hop`` frames. Embeddings are unit rows (the snippet model's
 CCA-projected, L2-normalised outputs).
+
+A snippet-model variant (issue 14: longer audio context, wider sheet, attention) reads windows of its own geometry
+at the same positions: a T-frame audio window shares the centre of the 1-s window starting there (it starts
+``T // 2 - 10`` frames earlier; silence beyond the recording), a wider sheet window the centre. The default model's
+windows are cut exactly as before.
 """
 from __future__ import annotations
 
@@ -44,10 +49,18 @@ def _embed_windows(embed, cut, source: torch.Tensor, positions: np.ndarray, batc
 def embed_piece_sheet(model: SnippetModel, image: np.ndarray, hop_px: int, device, batch: int = 256):
     """(centres (W,), embeddings (W, dim)) of one unrolled score (uint8, 200 x width)."""
     centres = sheet_centres(image.shape[1], hop_px)
-    return centres, _embed_windows(model.embed_sheet, cut_sheet, torch.from_numpy(image).to(device), centres, batch)
+    width = getattr(model, "sheet_px", SHEET_CONTEXT_PX)
+    cut = cut_sheet if width == SHEET_CONTEXT_PX else (lambda src, at, lo, hi: cut_sheet(src, at, lo, hi, width=width))
+    return centres, _embed_windows(model.embed_sheet, cut, torch.from_numpy(image).to(device), centres, batch)
 
 
 def embed_performance(model: SnippetModel, spec: np.ndarray, hop: int, device, batch: int = 512):
-    """(starts (W,), embeddings (W, dim)) of one spectrogram (92, n_frames)."""
+    """(starts (W,), embeddings (W, dim)) of one spectrogram (92, n_frames); ``starts``: of the 1-s windows."""
     starts = audio_window_starts(spec.shape[1], hop)
-    return starts, _embed_windows(model.embed_audio, cut_spec, torch.from_numpy(spec).to(device), starts, batch)
+    frames = getattr(model, "context_frames", SPEC_CONTEXT_FRAMES)
+    shift = frames // 2 - SPEC_CONTEXT_FRAMES // 2
+    if frames == SPEC_CONTEXT_FRAMES:
+        cut = cut_spec
+    else:
+        cut = lambda src, at, lo, hi: cut_spec(src, at - shift, lo, hi, frames=frames)
+    return starts, _embed_windows(model.embed_audio, cut, torch.from_numpy(spec).to(device), starts, batch)

@@ -1,7 +1,9 @@
 # Piece identification (Carvalho & Widmer, EUSIPCO 2021): every piece as a sequence of snippet-model
 # window embeddings, then whole test pieces identified among all pieces, both ways, by voting and DTW.
 
-PIECE_ID_MODEL = config["piece_id"]["model"]
+from pipeline.core.variants import piece_id_model_dir
+
+PIECE_ID_MODEL = piece_id_model_dir(config)   # snippet | snippet_cca | snippet_variant_cca/<variant> ("+Att")
 ALL_SPLIT_TABLES = expand("data/dataset/{split}/{table}.csv", split=["train", "valid", "test"],
                           table=["pieces", "performances"])
 
