@@ -28,6 +28,11 @@ def test_repository_params_are_valid(base_params):
     (lambda p: p["refine_cca"].update(ridge=-1), "refine_cca.ridge"),
     (lambda p: p["train_passage"].update(pretrained_cnn_lr_scale=0), "train_passage.pretrained_cnn_lr_scale"),
     (lambda p: p["passage_variants"]["rnn_fz"].update(train_passage={"margn": 1}), "passage_variants.rnn_fz"),
+    (lambda p: p["training"].update(fused_optimizer="sometimes"), "training.fused_optimizer"),
+    (lambda p: p["piece_id"].update(model="att999"), "piece_id.model"),
+    (lambda p: p["scenarios"]["sweep"].update(values=[0.1, -0.5]), "scenarios.sweep"),
+    (lambda p: p["scenarios"]["sweep"].update(key="no_such_strength"), "scenarios.sweep"),
+    (lambda p: p["scenarios"]["sweep"].update(models=["rnn_xyz"]), "scenarios.sweep.models"),
 ])
 def test_invalid_params_name_the_key(base_params, edit, message):
     p = copy.deepcopy(base_params)
@@ -74,3 +79,26 @@ def test_paper_overlay_trains_every_variant_on_the_paper_schedule(base_params):
     for variant in p["passage_variants"]:
         tp = passage_params(p, variant)
         assert (tp["epochs"], tp["n_train"], tp["batch_size"]) == (180, 16384, 64), variant
+
+
+def test_set_overrides_one_key_checked_against_its_schema(base_params):
+    from pipeline.core.params import override
+    p = override(base_params, "scenarios.performed.reverb.rt60_s=1.2")
+    assert p["scenarios"]["performed"]["reverb"]["rt60_s"] == 1.2
+    assert base_params["scenarios"]["performed"]["reverb"]["rt60_s"] != 1.2       # the caller's mapping is untouched
+    assert override(base_params, "scenarios.performed.tempo_ratios=null")["scenarios"]["performed"]["tempo_ratios"] is None
+    for bad, message in [("scenarios.performed.reverb.rt60_s=-1", "minimum"), ("scenarios.scan.nope=1", "no such key"),
+                         ("scenarios.scan.blur_sigma", "KEY=VALUE"), ("scenarios.scan.binarize=maybe", "boolean")]:
+        with pytest.raises(ConfigError, match=message):
+            override(base_params, bad)
+    with pytest.raises(ConfigError, match="not among the parameters"):          # a key the stage does not read
+        override({"seed": 1}, "scenarios.scan.blur_sigma=1")
+
+
+def test_piece_id_model_may_be_a_snippet_variant(base_params):
+    from pipeline.core.variants import piece_id_model_dir
+    p = copy.deepcopy(base_params)
+    assert piece_id_model_dir(p) == "snippet_cca"
+    p["piece_id"]["model"] = "att42"
+    validate(p)
+    assert piece_id_model_dir(p) == "snippet_variant_cca/att42"

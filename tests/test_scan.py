@@ -20,7 +20,7 @@ from pipeline.data.layout import SystemBox, system_strip
 
 W, H = C.PAGE_WIDTH_PX, 1181
 FULL = {"rotation_deg": 1.0, "scale": 0.02, "warp_px": 6, "ink_bleed": 0.3, "illumination": 0.25, "blur_sigma": 0.7,
-        "noise": 12, "binarize": False, "jpeg_quality": 50, "figure_examples": 2}
+        "noise": 12, "binarize": False, "white_point": 0.9, "jpeg_quality": 50, "figure_examples": 2}
 GEOMETRY = {**{k: 0 for k in FULL}, "rotation_deg": 2.0, "scale": 0.04, "warp_px": 12, "binarize": False, "figure_examples": 1}
 OFF = {**{k: 0 for k in FULL}, "jpeg_quality": None, "binarize": False, "figure_examples": 1}
 HEADS_X = [90.3, 170.8, 255.5, 340.2, 430.7, 515.1, 600.6, 690.4, 760.9]    # notehead x on the page [px]
@@ -242,3 +242,13 @@ def test_binarisation_gives_a_bilevel_scan():
     res = scan.scan_piece(pages[:1], systems[systems.page == 1], passages[passages.system < 2],
                           snippets[snippets.system < 2], cfg, seed=2)
     assert set(np.unique(res["pages"][0])) <= {0, 255} and (res["pages"][0] == 0).mean() > 0.001
+
+
+def test_white_point_brings_the_paper_back_to_white():
+    """A page scanned darker (grey paper) comes back white with its ink dark: the scanner's automatic levels."""
+    from pipeline.data.scan import scan_photometric
+    page = np.full((400, 300), 200, np.uint8)                              # grey paper ...
+    page[100:110, 20:280] = 20                                             # ... and a little ink
+    assert np.array_equal(scan_photometric(page, OFF, seed=3), page)
+    levelled = scan_photometric(page, {**OFF, "white_point": 0.9}, seed=3)
+    assert np.median(levelled) == 255 and levelled[100:110, 20:280].max() < 40

@@ -42,7 +42,7 @@ import yaml
 
 DATA_OUTS = ("data/pieces", "data/dataset", "results/figures/alignment")   # what `snakemake data` builds
 DATA_PREFIXES = tuple(f"{o}/" for o in DATA_OUTS)
-TARGETS = ("all", "identification", "scenarios")
+TARGETS = ("all", "identification")
 # line plots of a CSV, by the rule writing it (every PNG of a rule is an image plot)
 CSV_PLOTS = {"dim_sweep": {"x": "emb_dim", "y": ["MRR_a2s", "MRR_s2a"], "title": "Experiment 1: MRR vs embedding dimension"}}
 HEADER = """\

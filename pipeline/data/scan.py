@@ -228,7 +228,7 @@ def ink_bleed(page: np.ndarray, strength: float, seed: int) -> np.ndarray:
 
 
 def scan_photometric(page: np.ndarray, cfg: dict, seed: int) -> np.ndarray:
-    """Illumination, blur, noise, binarisation, JPEG (each off at strength 0 / null / false)."""
+    """Illumination, blur, noise, binarisation, the scanner's white point, JPEG (each off at strength 0 / null / false)."""
     import cv2
 
     out = page
@@ -249,6 +249,11 @@ def scan_photometric(page: np.ndarray, cfg: dict, seed: int) -> np.ndarray:
             from augraphy.augmentations.lib import binary_threshold
 
             out = _gray(binary_threshold(out, "threshold_sauvola", {"window_size": 25}))
+        if (level := cfg.get("white_point")) and not cfg.get("binarize"):
+            # the scanner's automatic levels: the paper's grey (this percentile of the page) becomes white, so
+            # the lighting varies across the page but the page as a whole is not darker than a white one
+            paper = max(float(np.percentile(out, 100 * level)), 1.0)
+            out = np.clip(out.astype(np.float32) * (255.0 / paper), 0, 255).round().astype(np.uint8)
         if (quality := int(_strength(cfg, "jpeg_quality"))) > 0:
             from augraphy.augmentations.jpeg import Jpeg
 

@@ -56,8 +56,13 @@ def database_and_queries(perf: pd.DataFrame, split: str, render: dict) -> pd.Dat
     return rows.drop_duplicates(["piece", "performance"])
 
 
-def piece_windows(params: dict, model_path: Path, dataset: Path, out: Path, root: Path = Path("."), log=print) -> dict:
-    """Embed every piece's sheet and the selected performances; write ``out``; return counts."""
+def piece_windows(params: dict, model_path: Path, dataset: Path, out: Path, root: Path = Path("."), log=print,
+                  scenario: Path | None = None) -> dict:
+    """Embed every piece's sheet and the selected performances; write ``out``; return counts.
+
+    ``scenario``: a scenario's dataset folder (``data/scenarios/performed``, issue 16): the test split is read
+    from it instead (its performances are the test pieces' database rendering at ρ = 1 and the queries at
+    every test tempo), the other splits from ``dataset``: piece identification on III-sim."""
     p = params["piece_id"]
     device = pick_device(params["training"]["device"])
     setup_torch(params["seed"], params["training"]["threads"])
@@ -66,9 +71,14 @@ def piece_windows(params: dict, model_path: Path, dataset: Path, out: Path, root
     for split in SPLITS:
         if not has_rows(dataset, split, "pieces"):
             continue
-        src = sources[split] = open_split(dataset, split, root)     # a built dataset or a training pack
+        from_scenario = scenario is not None and split == "test"
+        src = sources[split] = open_split(scenario if from_scenario else dataset, split, root)   # dataset or pack
+        table = src.table("performances")
+        render = params["render"]
+        if from_scenario:              # the scenario's own (unseen) soundfont plays the test soundfont's part
+            render = {**render, "test_soundfont": str(table.soundfont.iloc[0])}
         pieces.append(src.table("pieces").assign(split=split))
-        perfs.append(database_and_queries(src.table("performances"), split, params["render"]).assign(split=split))
+        perfs.append(database_and_queries(table, split, render).assign(split=split))
     pieces = pd.concat(pieces, ignore_index=True)
     perfs = pd.concat(perfs, ignore_index=True)
     perfs = perfs[perfs.piece.isin(pieces.piece)].reset_index(drop=True)
@@ -99,10 +109,11 @@ def main(argv=None) -> int:
     ap.add_argument("--model", type=Path, required=True, help="snippet model artifact (models/<snippet model>/model.pt)")
     ap.add_argument("--dataset", type=Path, default=Path("data/dataset"))
     ap.add_argument("--out", type=Path, required=True, help="output folder (windows.npz, pieces.csv, performances.csv)")
+    ap.add_argument("--scenario", type=Path, default=None, help="read the test split from this scenario folder (III-sim)")
     add_params_argument(ap)
     args = ap.parse_args(argv)
     params = from_args(args)
-    piece_windows(params, args.model, args.dataset, args.out,
+    piece_windows(params, args.model, args.dataset, args.out, scenario=args.scenario,
                   log=lambda msg: print(f"[piece_windows] {msg}", file=sys.stderr, flush=True))
     return 0
 

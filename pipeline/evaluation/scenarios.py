@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.core.metrics import bootstrap_interval
+from pipeline.core.metrics import bootstrap_interval, chance_mrr
 from pipeline.evaluation.report import DISPLAY, to_markdown
 
 PAPER_DROPS = {"II-sim": "≈ 0.2 (paper, I → II)", "III-sim": "> 0.3 (paper, I → III)"}
@@ -34,7 +34,8 @@ def paired_drop(reference: pd.DataFrame, scenario: pd.DataFrame, direction: str)
 
     ``reference``, ``scenario``: per-query tables of ``evaluate --details`` (one row per test passage at the
     evaluation tempo: piece, system, rr_a2s, rr_s2a, ...). Returns MRR, its interval, the paired drop
-    (reference - scenario) with its interval, and n (paired queries)."""
+    (reference - scenario) with its interval, n (paired queries) and the scenario's chance MRR (its
+    candidate pool: every passage it evaluated)."""
     col = f"rr_{direction}"
     both = reference[KEY + [col]].merge(scenario[KEY + [col]], on=KEY, suffixes=("_ref", "_scn"), validate="one_to_one")
     if both.empty:
@@ -44,7 +45,7 @@ def paired_drop(reference: pd.DataFrame, scenario: pd.DataFrame, direction: str)
     lo, hi = bootstrap_interval(scn)
     dlo, dhi = bootstrap_interval(diff)
     return {"MRR": float(scn.mean()), "MRR_lo95": lo, "MRR_hi95": hi, "drop": float(diff.mean()),
-            "drop_lo95": dlo, "drop_hi95": dhi, "n_paired": int(len(both))}
+            "drop_lo95": dlo, "drop_hi95": dhi, "n_paired": int(len(both)), "chance_MRR": chance_mrr(len(scenario))}
 
 
 def scenario_table(reference: dict[str, pd.DataFrame], scenarios: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
@@ -56,12 +57,13 @@ def scenario_table(reference: dict[str, pd.DataFrame], scenarios: dict[str, dict
             rr = ref[f"rr_{direction}"].to_numpy(np.float64)
             lo, hi = bootstrap_interval(rr)
             row = {"direction": direction.upper(), "model": DISPLAY.get(model, model),
-                   "I MRR": float(rr.mean()), "I MRR_lo95": lo, "I MRR_hi95": hi, "n": int(len(rr))}
+                   "I MRR": float(rr.mean()), "I MRR_lo95": lo, "I MRR_hi95": hi, "n": int(len(rr)),
+                   "I chance": chance_mrr(len(rr))}
             for name, tables in scenarios.items():
                 d = paired_drop(ref, tables[model], direction)
                 row.update({f"{name} MRR": d["MRR"], f"{name} MRR_lo95": d["MRR_lo95"], f"{name} MRR_hi95": d["MRR_hi95"],
                             f"{name} drop": d["drop"], f"{name} drop_lo95": d["drop_lo95"], f"{name} drop_hi95": d["drop_hi95"],
-                            f"{name} n": d["n_paired"]})
+                            f"{name} n": d["n_paired"], f"{name} chance": d["chance_MRR"]})
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -17,6 +17,8 @@ rule piece_windows:
         windows="embeddings/{snippet_model}/windows.npz",
         pieces="embeddings/{snippet_model}/pieces.csv",
         performances="embeddings/{snippet_model}/performances.csv",
+    wildcard_constraints:
+        snippet_model=r"snippet|snippet_cca|snippet_variant(_cca)?/[^/]+",   # not a scenario's folder below it
     params:
         cfg=stage_params("seed", "training", "render", "piece_id"),
     conda:

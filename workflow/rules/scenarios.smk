@@ -108,6 +108,62 @@ if not FROM_PACK:
             "python -m pipeline.evaluation.experiments tempo {input.metrics} --out {params.out}"
             " --params-json {params.cfg:q} > {log} 2>&1"
 
+    # Piece identification on III-sim (the 2021 paper's protocol): the test pieces' performed renderings are
+    # the queries (every tempo) and the test pieces' audio in the database; sheets and the other splits as built.
+    rule piece_windows_performed:
+        input:
+            model=f"models/{PIECE_ID_MODEL}/model.pt",
+            tables=ALL_SPLIT_TABLES,
+            scenario="data/scenarios/performed",
+            code=stage_code("evaluation.piece_windows"),
+        output:
+            windows=f"embeddings/{PIECE_ID_MODEL}/performed/windows.npz",
+            pieces=f"embeddings/{PIECE_ID_MODEL}/performed/pieces.csv",
+            performances=f"embeddings/{PIECE_ID_MODEL}/performed/performances.csv",
+        params:
+            cfg=stage_params("seed", "training", "render", "piece_id"),
+            out=lambda w, output: str(Path(output.windows).parent),
+        conda:
+            "../../environment.yml"
+        log:
+            "logs/scenarios/piece_windows_performed.log",
+        benchmark:
+            "logs/benchmarks/scenarios/piece_windows_performed.tsv"
+        threads: 1
+        resources:
+            mem_mb=8000,
+            runtime=120,
+        shell:
+            "python -m pipeline.evaluation.piece_windows --model {input.model} --dataset data/dataset --scenario {input.scenario}"
+            " --out {params.out} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
+
+    rule piece_id_performed:
+        input:
+            windows=rules.piece_windows_performed.output.windows,
+            pieces=rules.piece_windows_performed.output.pieces,
+            performances=rules.piece_windows_performed.output.performances,
+            code=stage_code("evaluation.piece_id"),
+        output:
+            metrics="results/scenarios/performed/piece_id/metrics.json",
+            details="results/scenarios/performed/piece_id/queries.csv",
+            table=report("results/scenarios/performed/piece_id/piece_id.md", category="Scenarios", subcategory="III-sim (performed)"),
+            figure="results/scenarios/performed/piece_id/dtw_paths.png",
+        params:
+            cfg=rules.piece_id.params.cfg,
+        conda:
+            "../../environment.yml"
+        log:
+            "logs/scenarios/piece_id_performed.log",
+        benchmark:
+            "logs/benchmarks/scenarios/piece_id_performed.tsv"
+        threads: 1
+        resources:
+            mem_mb=8000,
+            runtime=120,
+        shell:
+            "python -m pipeline.evaluation.piece_id --windows {input.windows} --out {output.metrics}"
+            " --details {output.details} --table {output.table} --figure {output.figure} --params-json {params.cfg:q} > {log} 2>&1"
+
     # One degradation strength against MRR (scenarios.sweep): the scenario built once per value, the same
     # protocol; `--set` gives the stage the value under both executors.
     SWEEP = config["scenarios"]["sweep"]
@@ -198,6 +254,7 @@ if not FROM_PACK:
         input:
             rules.table2_scenarios.output,
             rules.tempo_table_performed.output,
+            rules.piece_id_performed.output,
             rules.scan.output.figure,
             rules.performed.output.figure,
             rules.scenario_sweep.output,
