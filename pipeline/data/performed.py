@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import hashlib
 import random
 import subprocess
 import sys
@@ -70,6 +69,7 @@ from pipeline.core import constants as C
 from pipeline.core.csvtable import read_csv
 from pipeline.core.errors import ConfigError, PieceError
 from pipeline.core.params import add_params_argument, from_args
+from pipeline.core.stage import piece_seed as stage_seed
 from pipeline.core.stage import write_json
 from pipeline.data.midi import TempoMap, read_midi
 from pipeline.data.passages import piece_passages
@@ -95,7 +95,8 @@ FLUIDSYNTH_OPTIONS = ("-o", "synth.dynamic-sample-loading=1")   # load only the 
 
 
 def piece_seed(seed: int, piece: str) -> int:
-    return int(hashlib.sha256(f"{seed}:performed:{piece}".encode()).hexdigest()[:16], 16)
+    """The piece's seed for this stage (:func:`pipeline.core.stage.piece_seed`)."""
+    return stage_seed(seed, "performed", piece)
 
 
 # --- the performance plan: curves and per-note draws of one piece ------------------------------------

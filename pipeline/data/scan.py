@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import random
 import sys
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from PIL import Image
 from pipeline.core import constants as C
 from pipeline.core.errors import ConfigError, PieceError
 from pipeline.core.params import add_params_argument, from_args
+from pipeline.core.stage import piece_seed as stage_seed
 from pipeline.core.stage import write_json
 from pipeline.data.engrave import png_bytes
 from pipeline.data.layout import SystemBox, system_strip
@@ -57,8 +57,8 @@ FIGURE = Path("results/figures/scenarios/scan_examples.png")
 
 
 def piece_seed(seed: int, piece: str) -> int:
-    """The piece's seed: the same for a piece whatever the rest of the split (as ``render``'s plan)."""
-    return int(hashlib.sha256(f"{seed}:scan:{piece}".encode()).hexdigest()[:16], 16)
+    """The piece's seed for this stage (:func:`pipeline.core.stage.piece_seed`)."""
+    return stage_seed(seed, "scan", piece)
 
 
 def _strength(cfg: dict, key: str) -> float:
