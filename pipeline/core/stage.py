@@ -1,7 +1,6 @@
 """Shared plumbing of the per-piece stage CLIs: status files, timings, failure handling."""
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -9,12 +8,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.core.errors import PieceError
-
-
-def piece_seed(seed: int, stage: str, piece: str) -> int:
-    """A stage's seed for one piece (64 bits of SHA-256 of ``seed:stage:piece``): the same for a piece whatever
-    else the run holds, and independent between stages."""
-    return int(hashlib.sha256(f"{seed}:{stage}:{piece}".encode()).hexdigest()[:16], 16)
 
 
 def write_json(path: Path, obj) -> None:

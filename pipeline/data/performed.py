@@ -69,7 +69,7 @@ from pipeline.core import constants as C
 from pipeline.core.csvtable import read_csv
 from pipeline.core.errors import ConfigError, PieceError
 from pipeline.core.params import add_params_argument, from_args
-from pipeline.core.stage import piece_seed as stage_seed
+from pipeline.core.seeds import piece_seed as stage_seed
 from pipeline.core.stage import write_json
 from pipeline.data.midi import TempoMap, read_midi
 from pipeline.data.passages import piece_passages
@@ -95,7 +95,7 @@ FLUIDSYNTH_OPTIONS = ("-o", "synth.dynamic-sample-loading=1")   # load only the 
 
 
 def piece_seed(seed: int, piece: str) -> int:
-    """The piece's seed for this stage (:func:`pipeline.core.stage.piece_seed`)."""
+    """The piece's seed for this stage (:func:`pipeline.core.seeds.piece_seed`)."""
     return stage_seed(seed, "performed", piece)
 
 

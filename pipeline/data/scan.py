@@ -42,7 +42,7 @@ from PIL import Image
 from pipeline.core import constants as C
 from pipeline.core.errors import ConfigError, PieceError
 from pipeline.core.params import add_params_argument, from_args
-from pipeline.core.stage import piece_seed as stage_seed
+from pipeline.core.seeds import piece_seed as stage_seed
 from pipeline.core.stage import write_json
 from pipeline.data.engrave import png_bytes
 from pipeline.data.layout import SystemBox, system_strip
@@ -57,7 +57,7 @@ FIGURE = Path("results/figures/scenarios/scan_examples.png")
 
 
 def piece_seed(seed: int, piece: str) -> int:
-    """The piece's seed for this stage (:func:`pipeline.core.stage.piece_seed`)."""
+    """The piece's seed for this stage (:func:`pipeline.core.seeds.piece_seed`)."""
     return stage_seed(seed, "scan", piece)
 
 
