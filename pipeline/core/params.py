@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -13,11 +14,17 @@ SCHEMA_FILE = Path(__file__).with_name("params.schema.yaml")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml's parser: 15x faster, same results
 
 
+@functools.cache
+def _schema() -> dict:
+    """The parameter schema, parsed once per process (validate and every --set / sweep value read it)."""
+    return yaml.load(SCHEMA_FILE.read_text(), Loader=_YAML_LOADER)
+
+
 def validate(params: dict, where: str = "params.yaml") -> dict:
     """Raise :class:`ConfigError` naming the offending key if ``params`` is invalid; return it."""
     import jsonschema  # here, not at the top: a piece job (Snakemake validated its config) skips its 0.13 s import
 
-    schema = yaml.load(SCHEMA_FILE.read_text(), Loader=_YAML_LOADER)
+    schema = _schema()
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(params), key=lambda e: list(e.path))
     if errors:
         lines = [f"  {'.'.join(map(str, e.path)) or '<top>'}: {e.message}" for e in errors[:10]]
@@ -122,7 +129,7 @@ def override(params: dict, assignment: str) -> dict:
         raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE")
     value = yaml.load(text, Loader=_YAML_LOADER)
     *parents, leaf = key.split(".")
-    node, schema = params, yaml.load(SCHEMA_FILE.read_text(), Loader=_YAML_LOADER)
+    node, schema = params, _schema()
     for part in key.split("."):
         schema = schema.get("properties", {}).get(part)
         if schema is None:

@@ -151,13 +151,12 @@ class Stepper:
         self.params = list(model.parameters())     # every gradient is checked, as finite_gradients does
         dev = self.params[0].device if self.params else torch.device("cpu")
         self._one = torch.ones((), device=dev)
-        self.reset(dev)
+        self.reset()
 
-    def reset(self, device=None) -> None:
-        dev = device or self._one.device
-        self.loss_sum, self.steps, self.skipped = (torch.zeros((), device=dev) if self.sync_free else 0.0,
-                                                   torch.zeros((), device=dev) if self.sync_free else 0,
-                                                   torch.zeros((), device=dev) if self.sync_free else 0)
+    def reset(self) -> None:
+        """Zero the epoch's totals: device tensors on the sync-free path, Python numbers on the host path."""
+        zero = (lambda: torch.zeros((), device=self._one.device)) if self.sync_free else (lambda: 0)
+        self.loss_sum, self.steps, self.skipped = zero(), zero(), zero()
 
     def __call__(self, batch) -> None:
         with torch.autocast(**self.autocast):

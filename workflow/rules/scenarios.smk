@@ -23,7 +23,7 @@ if not FROM_PACK:
         params:
             cfg=stage_params(*EVALUATION_KEYS),
         wildcard_constraints:
-            scenario="|".join(SCENARIOS),
+            scenario="|".join([*SCENARIOS, r"sweep/[0-9][0-9.e+-]*"]),   # a scenario, or a sweep point's build of one
         conda:
             "../../environment.yml"
         log:
@@ -199,30 +199,6 @@ if not FROM_PACK:
         shell:
             "python -m {params.module} --dataset data/dataset --out {output.scenario:q} --figure {output.figure:q}"
             " --set {params.key}={wildcards.value} {params.extra} --params-json {params.cfg:q} > {log} 2>&1"
-
-    rule evaluate_scenario_sweep:
-        input:
-            model=lambda w: EVAL_MODELS[w.model],
-            scenario="data/scenarios/sweep/{value}",
-            code=stage_code("evaluation.evaluate"),
-        output:
-            metrics="results/scenarios/sweep/{value}/metrics/{model}.json",
-            details="results/scenarios/sweep/{value}/retrieval/{model}.csv",
-        params:
-            cfg=stage_params(*EVALUATION_KEYS),
-        conda:
-            "../../environment.yml"
-        log:
-            "logs/scenarios/sweep/evaluate_{value}_{model}.log",
-        benchmark:
-            "logs/benchmarks/scenarios/sweep/evaluate_{value}_{model}.tsv"
-        threads: 1
-        resources:
-            mem_mb=8000,
-            runtime=60,
-        shell:
-            "python -m pipeline.evaluation.evaluate --model {input.model} --dataset {input.scenario}"
-            " --out {output.metrics} --details {output.details} --threads {threads} --params-json {params.cfg:q} > {log} 2>&1"
 
     rule scenario_sweep:
         input:
