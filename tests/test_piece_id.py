@@ -11,9 +11,9 @@ import torch
 from pipeline.core.constants import SHEET_CONTEXT_PX, SPEC_CONTEXT_FRAMES
 from pipeline.core.metrics import rank_counts
 from pipeline.evaluation.fragments import iou, search
-from pipeline.evaluation.identification import dtw_method, refine_method, vote_method
+from pipeline.evaluation.identification import dtw_method, dtw_tempo_method, refine_method, vote_method
 from pipeline.evaluation.piece_windows import database_and_queries
-from pipeline.models.windows import audio_window_starts, sheet_centres
+from pipeline.models.windows import audio_window_starts, retimed, sheet_centres
 
 
 def test_windows_cover_the_score_and_the_audio():
@@ -57,6 +57,34 @@ def test_order_lets_dtw_identify_a_piece_that_voting_misses():
     assert int(torch.argmin(coarse[0])) == 0                                  # pooled DTW keeps the order: right piece first
 
 
+def test_retimed_spectrogram_brings_a_slow_rendering_to_the_nominal_tempo():
+    t = np.arange(400) / 20.0
+    nominal = np.stack([np.sin(2 * np.pi * 0.2 * t + b) for b in range(92)]).astype(np.float32)    # 20 s at 20 fps
+    slow = np.stack([np.sin(2 * np.pi * 0.1 * np.arange(800) / 20.0 + b) for b in range(92)]).astype(np.float32)  # rho 0.5
+    back = retimed(slow, 0.5)
+    assert back.shape == nominal.shape and back.dtype == np.float32
+    assert np.abs(back[:, 2:-2] - nominal[:, 2:-2]).max() < 0.02
+    assert retimed(nominal, 1.0) is nominal and retimed(nominal[:, :30], 0.1).shape[1] == SPEC_CONTEXT_FRAMES
+
+
+def test_dtw_tempo_scores_each_query_on_its_own():
+    """A query's scores do not depend on the other queries of the batch (the cohort is fixed, never the
+    queries); with a perfect factor the right pieces come first."""
+    rng = np.random.default_rng(3)
+    sheets = [rng.normal(size=(int(m), 8)) for m in rng.integers(8, 20, size=7)]
+    audio = [np.repeat(s, 2, axis=0) + 0.4 * rng.normal(size=(2 * len(s), 8)) for s in sheets]
+    slow = [np.repeat(a, 2, axis=0) for a in audio]          # the "unretimed" rendering at rho 0.5
+    a2s = dtw_tempo_method({1.0: (slow[:4], sheets), 0.5: (audio[:4], sheets)}, "a2s", audio[4:])
+    a2s_one = dtw_tempo_method({1.0: (slow[2:3], sheets), 0.5: (audio[2:3], sheets)}, "a2s", audio[4:])
+    np.testing.assert_allclose(a2s_one.numpy()[0], a2s.numpy()[2])
+    assert (a2s.numpy().argmin(1) == np.arange(4)).all()
+    cohort = sheets[4:]
+    both = dtw_tempo_method({1.0: (sheets[:4], slow), 0.5: (sheets[:4], audio)}, "s2a", cohort)
+    one = dtw_tempo_method({1.0: (sheets[1:2], slow), 0.5: (sheets[1:2], audio)}, "s2a", cohort)
+    np.testing.assert_allclose(one.numpy()[0], both.numpy()[1])
+    assert (both.numpy().argmin(1) == np.arange(4)).all()
+
+
 def test_pooled_windows():
     from pipeline.evaluation.identification import pooled
     x = np.arange(10, dtype=float).reshape(5, 2)
@@ -77,10 +105,33 @@ def test_fragment_search_finds_and_localises_planted_fragments():
         a = int(rng.integers(0, len(database[p]) - 25))
         frag = np.repeat(database[p][a:a + 20], 2, axis=0) + 0.3 * rng.normal(size=(40, 16))
         queries.append({"piece": names[p], "query": frag, "true": (positions[p][a], positions[p][a + 19]), "start": a})
-    metrics, rows = search(queries, database, positions, names, 0.0, "expected")
-    assert metrics["MRR"] == 1.0 and metrics["n_queries"] == 12 and metrics["n_candidates"] == 8
-    assert all(r["iou"] >= 0.5 for r in rows)
+    for shortlist in (None, {"k": 5, "top": 4}):      # exhaustive, then filter and refine (4 regions of 8 pieces)
+        metrics, rows, _ = search(queries, database, positions, names, 0.0, "expected", shortlist)
+        assert metrics["MRR"] == 1.0 and metrics["n_queries"] == 12 and metrics["n_candidates"] == 8
+        assert all(r["iou"] >= 0.5 for r in rows)
     assert iou((0, 10), (5, 15)) == 5 / 15 and iou((0, 1), (2, 3)) == 0.0
+
+
+def test_region_shortlist_matches_exhaustive_subsequence_dtw_inside_its_regions():
+    """The shortlist's best region gives the exhaustive search's cost and path when the best path lies in
+    it; pieces outside the searched regions rank after all searched ones, by their hits."""
+    from pipeline.evaluation.dtw import Database, subsequence_best
+    from pipeline.evaluation.region_shortlist import RegionSearch
+    rng = np.random.default_rng(11)
+    database = [rng.normal(size=(int(m), 8)) for m in rng.integers(80, 200, size=12)]
+    search_ = RegionSearch(database)
+    for p in (0, 5, 11):
+        a = int(rng.integers(0, len(database[p]) - 30))
+        query = np.repeat(database[p][a:a + 15], 2, axis=0) + 0.05 * rng.normal(size=(30, 8))
+        exhaustive = subsequence_best(query, Database(dict(enumerate(database))))
+        score, end, start = search_.search(query, k=3, top=2)
+        assert np.argmin(score) == p == np.argmin(exhaustive[0])
+        assert score[p] == pytest.approx(exhaustive[0][p]) and (end[p], start[p]) == (exhaustive[1][p], exhaustive[2][p])
+        assert (start[p], end[p]) == (a, a + 14)
+        regions = search_.regions(query, k=3)
+        assert regions.votes[0] == 30 and regions.piece[0] == p and regions.lo[0] <= a and regions.hi[0] >= a + 14
+        unsearched = end < 0
+        assert unsearched.sum() >= len(database) - 2 and (score[unsearched] > 2).all() and (score[~unsearched] <= 2).all()
 
 
 def test_piece_id_stage_outputs(two_runs):
@@ -91,18 +142,21 @@ def test_piece_id_stage_outputs(two_runs):
     assert windows["sheet"].shape[1] == windows["audio"].shape[1] == 32
     np.testing.assert_allclose(np.linalg.norm(windows["sheet"], axis=1), 1.0, rtol=1e-5)
     metrics = json.loads((wd / "results/piece_id/metrics.json").read_text())
-    assert sorted(metrics) == ["dtw", "fingerprint", "refine_top10", "vote_k1", "vote_k25"]
+    assert sorted(metrics) == ["dtw", "dtw_tempo", "fingerprint", "refine_top10", "vote_k1", "vote_k25"]
+    assert windows["tempo_factors"].tolist() == [0.5, 0.71, 1.41, 2.0]
+    assert set(np.unique(windows["hyp_factor"])) == {0, 1, 2, 3} and windows["hyp_audio"].shape[1] == 32
     m = metrics["dtw"]["a2s"]["ρ=0.5"]
     assert m["n_queries"] == 1 and m["n_candidates"] == 3 and abs(m["chance_MRR"] - 11 / 18) < 1e-9
     queries = pd.read_csv(wd / "results/piece_id/queries.csv")
-    assert len(queries) == 5 * 2 * 2 and set(queries.piece) == {"TestC__Op1__rondo"}
+    assert len(queries) == 6 * 2 * 2 and set(queries.piece) == {"TestC__Op1__rondo"}
     assert (wd / "results/tables/piece_id.md").read_text().startswith("| method |")
     assert (wd / "results/piece_id/dtw_paths.png").stat().st_size > 10_000
     scal = pd.read_csv(wd / "results/piece_id/scalability.csv")
     assert set(scal.method) == {"vote_k25", "dtw"} and scal.pieces.max() == 3 and scal.n_queries.eq(1).all()
     frag = json.loads((wd / "results/piece_id/fragments.json").read_text())
-    assert "10 s" in frag["a2s"] and "1 system" in frag["s2a"]
-    assert frag["a2s"]["10 s"]["n_queries"] == 40 and 0 <= frag["a2s"]["10 s"]["localised"] <= 1
+    assert sorted(frag) == ["sdtw", "shortlist"]
+    assert "10 s" in frag["sdtw"]["a2s"] and "1 system" in frag["shortlist"]["s2a"]
+    assert frag["sdtw"]["a2s"]["10 s"]["n_queries"] == 40 and 0 <= frag["sdtw"]["a2s"]["10 s"]["localised"] <= 1
     assert (wd / "results/piece_id/fragments.png").stat().st_size > 10_000
     unfolded = pd.read_csv(wd / "data/unfolded/pieces.csv")     # the tiny test piece repeats nothing (unfold only)
     assert unfolded.piece.tolist() == ["TestC__Op1__rondo"] and unfolded.repeats.tolist() == ["none"]

@@ -14,13 +14,19 @@ the window centres from the path's start to its end (audio: window starts, plus 
 query is **localised** when the right piece ranks first and that region overlaps the true one with
 intersection over union >= ``piece_id.fragments.iou``.
 
-Writes ``--out`` (JSON per direction and length: retrieval metrics with n / chance / interval, and
-``localised`` with its 95 % interval), ``--details`` (one row per query) and ``--figure``.
+Methods: ``sdtw`` searches every piece exhaustively; ``shortlist`` (when ``piece_id.fragments.shortlist``
+is set) runs subsequence DTW only in the regions its nearest windows hit
+(:mod:`pipeline.evaluation.region_shortlist`), on the same queries. Each method's milliseconds per query
+go to the log.
+
+Writes ``--out`` (JSON per method, direction and length: retrieval metrics with n / chance / interval, and
+``localised`` with its 95 % interval), ``--details`` (one row per method and query) and ``--figure``.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import matplotlib
@@ -36,6 +42,7 @@ from pipeline.core.params import add_params_argument, from_args  # noqa: E402
 from pipeline.core.stage import write_json  # noqa: E402
 from pipeline.evaluation.dtw import Database, subsequence_best  # noqa: E402
 from pipeline.evaluation.piecedb import Windows  # noqa: E402
+from pipeline.evaluation.region_shortlist import RegionSearch  # noqa: E402
 
 MIN_WINDOWS = 2       # a query shorter than this is not drawn
 
@@ -89,25 +96,37 @@ def draw_sheet_fragments(rng, windows: Windows, passages: pd.DataFrame, tempo: f
     return out
 
 
-def search(queries: list, database: list, positions: list, names: list, match_width: float, ties: str) -> tuple[dict, list]:
-    """Rank pieces for every query and localise it in its own piece; (metrics, per-query rows).
-    ``positions[p]``: the database windows' positions in piece p (px or frames); a found region runs
-    from its first window's position to its last one's plus ``match_width``."""
-    db = Database({i: d for i, d in enumerate(database)})
-    scores, rows = [], []
+def search(queries: list, database: list, positions: list, names: list, match_width: float, ties: str,
+           shortlist: dict | None = None, index: dict | None = None) -> tuple[dict, list, float]:
+    """Rank pieces for every query and localise it in its own piece; (metrics, per-query rows, seconds per
+    query). ``positions[p]``: the database windows' positions in piece p (px or frames); a found region
+    runs from its first window's position to its last one's plus ``match_width``. ``shortlist``
+    (``{k, top}``): filter and refine (:class:`RegionSearch`) instead of the exhaustive search."""
+    t0 = time.perf_counter()
+    if shortlist:
+        regions = RegionSearch(database, index)
+        run = lambda q: regions.search(q, shortlist["k"], shortlist["top"])
+    else:
+        db = Database({i: d for i, d in enumerate(database)})
+        run = lambda q: subsequence_best(q, db)
+    build = time.perf_counter() - t0
+    scores, rows, seconds = [], [], []
     match = np.array([names.index(q["piece"]) for q in queries])
     for q, m in zip(queries, match):
-        best, end, start = subsequence_best(q["query"], db)
+        t0 = time.perf_counter()
+        best, end, start = run(q["query"])
+        seconds.append(time.perf_counter() - t0)
         scores.append(best)
-        found = (float(positions[m][start[m]]), float(positions[m][end[m]]) + match_width)
+        found = ((float(positions[m][start[m]]), float(positions[m][end[m]]) + match_width) if end[m] >= 0
+                 else (float("nan"), float("nan")))
         rows.append({"piece": q["piece"], "start": q["start"], "windows": len(q["query"]), "true_from": q["true"][0],
-                     "true_to": q["true"][1], "found_from": found[0], "found_to": found[1], "iou": iou(q["true"], found),
-                     "top1": names[int(np.argmin(best))]})
+                     "true_to": q["true"][1], "found_from": found[0], "found_to": found[1],
+                     "iou": iou(q["true"], found) if end[m] >= 0 else 0.0, "top1": names[int(np.argmin(best))]})
     better, tied = rank_counts(np.array(scores), match)
     metrics = retrieval_metrics(better, tied, rule=ties, n_candidates=len(names))
     for r, rr in zip(rows, reciprocal_ranks(better, tied, ties)):
         r["rr"] = float(rr)
-    return metrics, rows
+    return metrics, rows, float(np.mean(seconds) + build / max(len(queries), 1))
 
 
 def fragments(params: dict, windows: Windows, dataset: Path, log=print) -> tuple[dict, pd.DataFrame]:
@@ -126,33 +145,43 @@ def fragments(params: dict, windows: Windows, dataset: Path, log=print) -> tuple
     plans += [("s2a", f"{k} system{'s' if k > 1 else ''}", k,
                lambda n, k=k: draw_sheet_fragments(rng, windows, passages, tempo, k, n),
                audio_db, audio_pos, float(SPEC_CONTEXT_FRAMES)) for k in f["systems"]]
+    methods = {"sdtw": None, **({"shortlist": f["shortlist"]} if f.get("shortlist") else {})}
     metrics, rows = {}, []
     for direction, label, length, draw, database, positions, width in plans:
         queries = draw(f["n_queries"])
         if not queries:
             log(f"{direction} {label}: no test rendering is long enough; skipped")
             continue
-        m, r = search(queries, database, positions, names, width, e["ties"])
-        ok = np.array([(x["top1"] == x["piece"]) and x["iou"] >= f["iou"] for x in r], dtype=float)
-        m.update({"length": length, "localised": float(ok.mean()), "localised_ci95": bootstrap_interval(ok),
-                  "median_iou_when_right": float(np.median([x["iou"] for x in r if x["top1"] == x["piece"]] or [0.0]))})
-        metrics.setdefault(direction, {})[label] = m
-        rows += [{"direction": direction, "length": label, **x, "localised": bool(o)} for x, o in zip(r, ok)]
-        log(f"{direction} {label:>10}: MRR {m['MRR']:.3f} {np.round(m['MRR_ci95'], 3).tolist()} localised {m['localised']:.2f} "
-            f"(n {m['n_queries']}, {len(names)} pieces, chance {m['chance_MRR']:.3f})")
+        for method, shortlist in methods.items():
+            m, r, seconds = search(queries, database, positions, names, width, e["ties"], shortlist,
+                                   params["piece_id"]["index"])
+            ok = np.array([(x["top1"] == x["piece"]) and x["iou"] >= f["iou"] for x in r], dtype=float)
+            m.update({"length": length, "localised": float(ok.mean()), "localised_ci95": bootstrap_interval(ok),
+                      "median_iou_when_right": float(np.median([x["iou"] for x in r if x["top1"] == x["piece"]] or [0.0]))})
+            metrics.setdefault(method, {}).setdefault(direction, {})[label] = m
+            rows += [{"method": method, "direction": direction, "length": label, **x, "localised": bool(o)}
+                     for x, o in zip(r, ok)]
+            log(f"{method:>9} {direction} {label:>10}: MRR {m['MRR']:.3f} {np.round(m['MRR_ci95'], 3).tolist()} "
+                f"localised {m['localised']:.2f} (n {m['n_queries']}, {len(names)} pieces, chance {m['chance_MRR']:.3f}; "
+                f"{seconds * 1e3:.0f} ms/query)")
     return metrics, pd.DataFrame(rows)
 
 
 def figure(metrics: dict, out: Path) -> None:
+    """MRR and localisation against query length, both directions; the shortlist search dashed."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
     for ax, direction, xlabel in zip(axes, ("a2s", "s2a"), ("audio query length [s]", "score query length [systems]")):
-        by_len = metrics.get(direction, {})
-        x = [m["length"] for m in by_len.values()]
-        for key, label, marker in (("MRR", "MRR (piece)", "o"), ("localised", "localised (IoU ≥ 0.5, right piece)", "s")):
-            y = [m[key] for m in by_len.values()]
-            ci = np.array([m[f"{key}_ci95"] for m in by_len.values()]).reshape(-1, 2)
-            if x:
-                ax.errorbar(x, y, yerr=[np.array(y) - ci[:, 0], ci[:, 1] - np.array(y)], marker=marker, capsize=3, label=label)
+        for method, style in (("sdtw", "-"), ("shortlist", "--")):
+            by_len = metrics.get(method, {}).get(direction, {})
+            x = [m["length"] for m in by_len.values()]
+            for key, label, marker, colour in (("MRR", "MRR (piece)", "o", "C0"),
+                                               ("localised", "localised (IoU ≥ 0.5, right piece)", "s", "C1")):
+                y = [m[key] for m in by_len.values()]
+                ci = np.array([m[f"{key}_ci95"] for m in by_len.values()]).reshape(-1, 2)
+                if x:
+                    ax.errorbar(x, y, yerr=[np.array(y) - ci[:, 0], ci[:, 1] - np.array(y)], marker=marker, capsize=3,
+                                ls=style, color=colour, label=f"{label}, {method}")
+        by_len = metrics.get("sdtw", {}).get(direction, {})
         if by_len:
             ax.axhline(next(iter(by_len.values()))["chance_MRR"], color="grey", ls=":", label="chance MRR")
             n = next(iter(by_len.values()))["n_queries"]
@@ -160,7 +189,7 @@ def figure(metrics: dict, out: Path) -> None:
         ax.set_xscale("log", base=2)
         ax.set_xlabel(xlabel)
         ax.set_ylim(0, 1.02)
-    axes[0].legend(fontsize=8, loc="lower right")
+    axes[0].legend(fontsize=7, loc="lower right")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     plt.close(fig)

@@ -30,6 +30,44 @@ def dtw_method(queries: list[np.ndarray], database: list[np.ndarray]) -> torch.T
     return torch.from_numpy(np.stack([dtw_costs(q, db) for q in queries]))
 
 
+def standardised(scores: np.ndarray, reference: np.ndarray, axis: int) -> np.ndarray:
+    """``scores`` minus the mean, over the std, of ``reference`` along ``axis`` (a zero std counts as 1e-9)."""
+    mean, std = reference.mean(axis, keepdims=True), reference.std(axis, keepdims=True)
+    return (scores - mean) / np.maximum(std, 1e-9)
+
+
+def dtw_tempo_method(by_factor: dict, direction: str, cohort: list[np.ndarray]) -> torch.Tensor:
+    """(Q, P) scores of DTW under tempo hypotheses (lower = better).
+
+    ``by_factor``: per retiming factor f, the (queries, database) of one direction with the audio side's
+    spectrograms retimed by f (:meth:`pipeline.evaluation.piecedb.Windows.tempo_inputs`; include 1.0).
+    DTW costs of different factors are not comparable as they are: a stretched recording is smoother and
+    closer to every score (measured: the plain minimum over factors loses at ρ = 0.5 what it gains). So
+    costs are standardised, partly against a fixed ``cohort`` of training pieces (never the queries), and a
+    pair scores its best factor:
+
+    * A2S (the query recording is retimed; ``cohort``: training pieces' *recordings*, as played): per query
+      and factor over all database pieces (the row's mean and std), then per database piece by the cohort
+      recordings' scores standardised the same way (speaker verification's ZT-norm: the second step
+      removes the pieces that are close to every recording);
+    * S2A (the database recordings are retimed; ``cohort``: training pieces' *scores*): per database
+      recording and factor, by the DTW costs of the cohort scores against it.
+    """
+    best = None
+    for queries, database in by_factor.values():
+        costs = dtw_method(queries, database).numpy()
+        if direction == "a2s":
+            z = standardised(costs, costs, axis=1)
+        else:
+            z = standardised(costs, dtw_method(cohort, database).numpy(), axis=0)
+        best = z if best is None else np.minimum(best, z)
+    if direction == "a2s":
+        database = next(iter(by_factor.values()))[1]
+        c = dtw_method(cohort, database).numpy()
+        best = standardised(best, standardised(c, c, axis=1), axis=0)
+    return torch.from_numpy(best)
+
+
 def pooled(x: np.ndarray, factor: int) -> np.ndarray:
     """(ceil(W / factor), dim) the means of ``factor`` consecutive windows of a (W, dim) sequence (the last
     window repeated to fill the last group): the coarse sequence a filter aligns."""

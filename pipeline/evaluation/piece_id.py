@@ -13,6 +13,9 @@ Methods (``piece_id.methods``):
   ``evaluation.bl_similarity_tiebreak`` (as BL);
 * ``dtw``: the query sequence aligned with every piece's sequence (:func:`pipeline.evaluation.dtw.dtw_costs`,
   cosine cost, steps (1,0)/(0,1)/(1,1) weighted 1/1/2, cost / (N + M)); pieces ranked by that cost;
+* ``dtw_tempo``: DTW under tempo hypotheses (ours; the papers have none): the audio side's spectrograms
+  retimed by every ``piece_id.tempo_hypotheses.factors`` before their windows are embedded, each factor's
+  costs standardised (:func:`pipeline.evaluation.identification.dtw_tempo_method`), the best factor kept;
 * ``fingerprint`` (:mod:`pipeline.evaluation.fingerprint`): codes of a k-means codebook, hashed in pairs,
   pieces scored by their largest offset-histogram bin;
 * ``refine_top<K>`` (filter and refine): the top ``piece_id.shortlist.top`` pieces of a cheap filter
@@ -46,7 +49,14 @@ from pipeline.core.params import add_params_argument, from_args  # noqa: E402
 from pipeline.core.stage import write_json  # noqa: E402
 from pipeline.evaluation.dtw import accumulated_cost, backtrack, cosine_cost  # noqa: E402
 from pipeline.evaluation.fingerprint import kmeans_codebook  # noqa: E402
-from pipeline.evaluation.identification import dtw_method, fingerprint_method, method_names, refine_method, vote_method  # noqa: E402
+from pipeline.evaluation.identification import (  # noqa: E402
+    dtw_method,
+    dtw_tempo_method,
+    fingerprint_method,
+    method_names,
+    refine_method,
+    vote_method,
+)
 from pipeline.evaluation.piecedb import Windows  # noqa: E402
 
 DIRECTIONS = ("a2s", "s2a")
@@ -67,6 +77,7 @@ def identify(params: dict, windows: Windows, log=print) -> tuple[dict, pd.DataFr
     if "fingerprint" in p["methods"]:        # one codebook for every ρ and direction: both modalities' database windows
         centres = kmeans_codebook(np.concatenate([*windows.sheet, *windows.database_audio(1.0)]),
                                   p["fingerprint"]["codes"], params["seed"])
+    cohort = tempo_cohort(windows, p["tempo_hypotheses"]["cohort"], params["seed"]) if "dtw_tempo" in p["methods"] else {}
     for rho in params["render"]["test_tempo_ratios"]:
         inputs = windows.inputs(test, rho)
         for method in method_names(p):
@@ -75,6 +86,9 @@ def identify(params: dict, windows: Windows, log=print) -> tuple[dict, pd.DataFr
                 t0 = time.perf_counter()
                 if method == "dtw":
                     scores = dtw_method(queries, database)
+                elif method == "dtw_tempo":
+                    by_factor = windows.tempo_inputs(test, rho, p["tempo_hypotheses"]["factors"])
+                    scores = dtw_tempo_method({f: v[direction] for f, v in by_factor.items()}, direction, cohort[direction])
                 elif method == "fingerprint":
                     scores = fingerprint_method(queries, database, centres, p["fingerprint"])
                 elif method.startswith("refine"):
@@ -94,6 +108,17 @@ def identify(params: dict, windows: Windows, log=print) -> tuple[dict, pd.DataFr
                 log(f"{method:>9} {direction} {rho_label(rho):>7}: MRR {m['MRR']:.3f} {np.round(m['MRR_ci95'], 3).tolist()} "
                     f"(n {m['n_queries']}, {len(names)} pieces, chance {m['chance_MRR']:.3f}; {seconds * 1e3:.0f} ms/query)")
     return metrics, pd.concat(rows, ignore_index=True)
+
+
+def tempo_cohort(windows: Windows, size: int, seed: int) -> dict:
+    """Per direction, the sequences that standardise the costs of ``dtw_tempo``: ``size`` training pieces
+    drawn with ``seed`` (all non-test pieces when there are fewer than two training pieces); A2S: their
+    database recordings (ρ = 1, as played), S2A: their sheets."""
+    split = windows.pieces.split
+    rows = np.flatnonzero(split == "train") if (split == "train").sum() >= 2 else np.flatnonzero(split != "test")
+    rows = np.sort(np.random.default_rng([seed, 2021]).permutation(rows)[:size])
+    return {"a2s": [windows.audio[windows.database_row(windows.pieces.piece[i], 1.0)] for i in rows],
+            "s2a": [windows.sheet[i] for i in rows]}
 
 
 def path_figure(windows: Windows, details: pd.DataFrame, rho: float, out: Path) -> None:

@@ -19,6 +19,11 @@ Writes a folder: ``windows.npz`` with
 * ``audio`` float32 (W_a, dim) unit rows, ``audio_perf`` int (W_a,) row of ``performances.csv``,
   ``audio_frame`` int (W_a,) window start [frames];
 
+* with the method ``dtw_tempo`` in ``piece_id.methods``: ``tempo_factors`` float (H,) the
+  ``piece_id.tempo_hypotheses.factors`` other than 1, and ``hyp_audio`` float32 (W_h, dim), ``hyp_perf``
+  int (W_h,), ``hyp_factor`` int (W_h,) row of ``tempo_factors``: every performance's windows again after
+  its spectrogram was retimed by each factor (:func:`pipeline.models.windows.retimed`);
+
 ``pieces.csv`` (piece, split, width_px) and ``performances.csv`` (piece, performance, soundfont,
 tempo_ratio, n_frames, role: ``database`` or ``query``; a test piece's ρ = 1 rendering is both).
 """
@@ -87,19 +92,29 @@ def piece_windows(params: dict, model_path: Path, dataset: Path, out: Path, root
         image = np.array(sources[row.split].sheet(row))     # a writable copy: torch shares its memory
         x, e = embed_piece_sheet(model, image, p["sheet_hop_px"], device)
         sheet.append(e), sheet_piece.append(np.full(len(x), i)), sheet_x.append(x), widths.append(image.shape[1])
+    factors = [f for f in p["tempo_hypotheses"]["factors"] if f != 1.0] if "dtw_tempo" in p["methods"] else []
     audio, audio_perf, audio_frame = [], [], []
+    hyp = {"hyp_audio": [], "hyp_perf": [], "hyp_factor": []}
     for i, row in enumerate(tqdm(perfs.itertuples(), total=len(perfs), desc="audio", file=sys.stderr, mininterval=5)):
-        f, e = embed_performance(model, sources[row.split].spec(row), p["audio_hop_frames"], device)
+        spec = sources[row.split].spec(row)
+        f, e = embed_performance(model, spec, p["audio_hop_frames"], device)
         audio.append(e), audio_perf.append(np.full(len(f), i)), audio_frame.append(f)
+        for k, factor in enumerate(factors):
+            _, e = embed_performance(model, spec, p["audio_hop_frames"], device, time_factor=factor)
+            hyp["hyp_audio"].append(e), hyp["hyp_perf"].append(np.full(len(e), i)), hyp["hyp_factor"].append(np.full(len(e), k))
+    extra = {}
+    if factors:
+        extra = {k: np.concatenate(v) for k, v in hyp.items()}
+        extra.update(tempo_factors=np.array(factors, float), hyp_audio=extra["hyp_audio"].astype(np.float32))
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / "windows.npz", sheet=np.concatenate(sheet).astype(np.float32), sheet_piece=np.concatenate(sheet_piece),
              sheet_x=np.concatenate(sheet_x), audio=np.concatenate(audio).astype(np.float32),
-             audio_perf=np.concatenate(audio_perf), audio_frame=np.concatenate(audio_frame))
+             audio_perf=np.concatenate(audio_perf), audio_frame=np.concatenate(audio_frame), **extra)
     pieces.assign(width_px=widths)[["piece", "split", "width_px"]].to_csv(out / "pieces.csv", index=False)
     perfs[["piece", "performance", "soundfont", "tempo_ratio", "n_frames", "role"]].to_csv(
         out / "performances.csv", index=False)
     counts = {"pieces": len(pieces), "performances": len(perfs), "sheet_windows": int(sum(map(len, sheet))),
-              "audio_windows": int(sum(map(len, audio)))}
+              "audio_windows": int(sum(map(len, audio))), "retimed_audio_windows": int(sum(map(len, hyp["hyp_audio"])))}
     log(f"{counts}")
     return counts
 

@@ -23,6 +23,10 @@ class Windows:
         self.sheet_x = self._split(z["sheet_x"], z["sheet_piece"], len(self.pieces))     # window centres [px]
         self.audio = self._split(z["audio"], z["audio_perf"], len(self.perfs))           # per performance
         self.audio_frame = self._split(z["audio_frame"], z["audio_perf"], len(self.perfs))  # window starts
+        # tempo hypotheses (method dtw_tempo): per factor, every performance's windows after retiming
+        self.tempo_factors = [float(f) for f in z["tempo_factors"]] if "tempo_factors" in z else []
+        self.retimed = {f: self._split(z["hyp_audio"][z["hyp_factor"] == k], z["hyp_perf"][z["hyp_factor"] == k],
+                                       len(self.perfs)) for k, f in enumerate(self.tempo_factors)}
 
     @staticmethod
     def _split(emb: np.ndarray, owner: np.ndarray, n: int) -> list[np.ndarray]:
@@ -40,9 +44,24 @@ class Windows:
             return self.perf_row(piece, rho, "query")
         return self.perf_row(piece, 1.0, "database")
 
-    def database_audio(self, rho: float) -> list[np.ndarray]:
-        """Per piece (``pieces.csv`` order): its database audio (:meth:`database_row`)."""
-        return [self.audio[self.database_row(p, rho)] for p in self.pieces.piece]
+    def database_audio(self, rho: float, factor: float = 1.0) -> list[np.ndarray]:
+        """Per piece (``pieces.csv`` order): its database audio (:meth:`database_row`), retimed by ``factor``."""
+        return [self.audio_at(self.database_row(p, rho), factor) for p in self.pieces.piece]
+
+    def audio_at(self, row: int, factor: float = 1.0) -> np.ndarray:
+        """(W, dim) windows of performance ``row`` after retiming its spectrogram by ``factor`` (1: as played)."""
+        if factor == 1.0:
+            return self.audio[row]
+        if factor not in self.retimed:
+            raise KeyError(f"no windows retimed by {factor:g} (the piece windows hold {self.tempo_factors}): rebuild "
+                           "them with the method dtw_tempo and this factor in piece_id.tempo_hypotheses.factors")
+        return self.retimed[factor][row]
+
+    def tempo_inputs(self, queried: list[str], rho: float, factors: list[float]) -> dict:
+        """Per factor, :meth:`inputs` with the audio side retimed by it (A2S: the queries; S2A: the database)."""
+        return {f: {"a2s": ([self.audio_at(self.perf_row(p, rho, "query"), f) for p in queried], list(self.sheet)),
+                    "s2a": ([self.sheet[self.piece_row[p]] for p in queried], self.database_audio(rho, f))}
+                for f in factors}
 
     def inputs(self, queried: list[str], rho: float) -> dict:
         """Per direction, (queries, database) of identifying the ``queried`` pieces at ρ: A2S their

@@ -54,8 +54,22 @@ def embed_piece_sheet(model: SnippetModel, image: np.ndarray, hop_px: int, devic
     return centres, _embed_windows(model.embed_sheet, cut, torch.from_numpy(image).to(device), centres, batch)
 
 
-def embed_performance(model: SnippetModel, spec: np.ndarray, hop: int, device, batch: int = 512):
-    """(starts (W,), embeddings (W, dim)) of one spectrogram (92, n_frames); ``starts``: of the 1-s windows."""
+def retimed(spec: np.ndarray, factor: float) -> np.ndarray:
+    """(bins, round(n_frames * factor)) float32: a spectrogram (bins, n_frames) stretched in time by ``factor``
+    (0.5: twice as fast, what a rendering at tempo ratio 0.5 needs to look like one at 1), bilinear with
+    anti-aliasing when it shrinks; at least one 1-s window long. ``factor`` 1 returns ``spec`` itself."""
+    if factor == 1.0:
+        return spec
+    n = max(int(round(spec.shape[1] * factor)), SPEC_CONTEXT_FRAMES)
+    x = torch.from_numpy(np.ascontiguousarray(spec, dtype=np.float32))[None, None]
+    return torch.nn.functional.interpolate(x, size=(spec.shape[0], n), mode="bilinear", antialias=True,
+                                           align_corners=False)[0, 0].numpy()
+
+
+def embed_performance(model: SnippetModel, spec: np.ndarray, hop: int, device, batch: int = 512, time_factor: float = 1.0):
+    """(starts (W,), embeddings (W, dim)) of one spectrogram (92, n_frames); ``starts``: of the 1-s windows
+    (in the frames of the spectrogram retimed by ``time_factor``, :func:`retimed`)."""
+    spec = retimed(spec, time_factor)
     starts = audio_window_starts(spec.shape[1], hop)
     frames = getattr(model, "context_frames", SPEC_CONTEXT_FRAMES)
     shift = frames // 2 - SPEC_CONTEXT_FRAMES // 2

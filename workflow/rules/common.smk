@@ -1,4 +1,5 @@
 # Config validation, the piece index and small helpers shared by the rules.
+import ast
 import itertools
 import json
 import os
@@ -67,10 +68,13 @@ def stage_code(module):
         if path in files or not path.is_file():
             continue
         files |= {path, path.parent / "__init__.py", CODE_DIR / "__init__.py"}
-        text = path.read_text()
-        for package, names in re.findall(r"^from pipeline\.([\w.]+) import ([\w ,]+)", text, re.M):
-            todo.append(package)                                  # from pipeline.core.params import load
-            todo += [f"{package}.{n.split(' as ')[0].strip()}" for n in names.split(",")]  # from pipeline.core import constants
+        for node in ast.walk(ast.parse(path.read_text())):        # every import, also inside functions
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("pipeline."):
+                package = node.module[len("pipeline."):]
+                todo.append(package)                              # from pipeline.core.params import load
+                todo += [f"{package}.{a.name}" for a in node.names]   # from pipeline.core import constants
+            elif isinstance(node, ast.Import):
+                todo += [a.name[len("pipeline."):] for a in node.names if a.name.startswith("pipeline.")]
     # files a module reads beside itself (the LilyPond includes: Path(__file__).with_name("....ily"))
     extra = {f.with_name(n) for f in files for n in re.findall(r'with_name\("([\w.]+\.ily)"\)', f.read_text())}
     return sorted(str(f) for f in files | extra if f.is_file())

@@ -80,7 +80,7 @@ rule fragments:
         details="results/piece_id/fragments.csv",
         figure=report("results/piece_id/fragments.png", caption="../report/fragments.rst", category="Results"),
     params:
-        cfg=stage_params("seed", "evaluation.tempo", "evaluation.ties", "piece_id.fragments"),
+        cfg=stage_params("seed", "evaluation.tempo", "evaluation.ties", "piece_id.fragments", "piece_id.index"),
     conda:
         "../../environment.yml"
     log:
