@@ -159,3 +159,13 @@ def test_jump_dtw_batches_equal_one_pair_at_a_time():
         perfs = [rng.normal(size=(int(rng.integers(1, 12)), 4)) for _ in range(6)]
         batch = jump_dtw_costs(perfs, scores[0], lam)
         assert batch == pytest.approx([jump_dtw_cost(cosine_cost(p, scores[0]), lam) for p in perfs], rel=1e-9)
+
+
+def test_dtw_pairs_equal_one_pair_at_a_time():
+    """Filter and refine aligns each query with its own shortlist at once; every pair's cost is DTW's."""
+    from pipeline.evaluation.dtw import dtw_pairs
+    rng = np.random.default_rng(8)
+    queries = [rng.normal(size=(int(n), 6)) for n in rng.integers(1, 40, size=25)]
+    sequences = [rng.normal(size=(int(m), 6)) for m in rng.integers(1, 60, size=25)]
+    expected = [dtw_costs(q, Database({0: s}))[0] for q, s in zip(queries, sequences)]
+    np.testing.assert_allclose(dtw_pairs(queries, sequences), expected, rtol=1e-12)

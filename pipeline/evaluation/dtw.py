@@ -146,6 +146,35 @@ def dtw_costs(query: np.ndarray, db: "PaddedDatabase | Database") -> np.ndarray:
     return end / (len(q) + db.lengths)
 
 
+def dtw_pairs(queries: list[np.ndarray], sequences: list[np.ndarray], max_padding: float = 0.25) -> np.ndarray:
+    """(K,) normalised DTW cost of K (query, sequence) pairs, each query against its own sequence — what
+    :func:`dtw_costs` gives for one pair — computed together: one pass over the rows of a group of pairs
+    (grouped by sequence length, then by query length, so that padding stays under ``max_padding`` in
+    both), so that many small alignments (the shortlist of filter and refine) cost few NumPy calls."""
+    out = np.full(len(queries), np.nan)
+    for by_m in length_buckets([len(x) for x in sequences], max_padding):
+        for sub in length_buckets([len(queries[k]) for k in by_m], max_padding):
+            group = by_m[sub]
+            n = np.array([len(queries[k]) for k in group])
+            m = np.array([len(sequences[k]) for k in group])
+            dim = queries[group[0]].shape[1]
+            q = np.zeros((len(group), int(n.max()), dim))
+            d = np.zeros((len(group), int(m.max()), dim))
+            for i, k in enumerate(group):
+                q[i, :n[i]], d[i, :m[i]] = unit_rows(queries[k]), unit_rows(sequences[k])
+            valid = np.arange(d.shape[1])[None, :] < m[:, None]
+            last = (np.arange(len(group)), m - 1)
+            costs = 1.0 - np.matmul(q, d.transpose(0, 2, 1))          # (K, N, M): every row's costs at once
+            acc = np.cumsum(W_HORIZONTAL * np.where(valid, costs[:, 0], np.inf), axis=-1)
+            for i in range(int(n.max())):
+                if i:
+                    c = np.where(valid, costs[:, i], np.inf)
+                    acc = _row_scan(_step_in(acc, c)[0], c)
+                done = n - 1 == i
+                out[group[done]] = acc[last][done] / (n[done] + m[done])
+    return out
+
+
 def subsequence_costs(query: np.ndarray, db: PaddedDatabase):
     """Subsequence DTW of ``query`` (N, dim) in every database piece.
 

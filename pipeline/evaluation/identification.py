@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pipeline.evaluation.dtw import Database, dtw_costs
+from pipeline.evaluation.dtw import Database, dtw_costs, dtw_pairs
 from pipeline.evaluation.fingerprint import FingerprintIndex
 from pipeline.evaluation.voting import vote_scores, vote_tables
 from pipeline.evaluation.window_index import WindowIndex
@@ -90,10 +90,12 @@ def refine_method(queries: list[np.ndarray], database: list[np.ndarray], shortli
         f = shortlist["coarse"]
         first = dtw_method([pooled(q, f) for q in queries], [pooled(d, f) for d in database])
     out = first.clone()
-    for i, q in enumerate(queries):
-        short = np.argsort(first[i].numpy(), kind="stable")[:shortlist["top"]]
-        costs = dtw_costs(q, Database({int(j): database[j] for j in short}, max_padding=1.0))   # one bucket: few pieces
-        out[i, torch.from_numpy(short)] = torch.from_numpy(costs) + float(first[i].min()) - 10.0
+    short = np.argsort(first.numpy(), axis=1, kind="stable")[:, :shortlist["top"]]
+    rows = np.repeat(np.arange(len(queries)), short.shape[1])
+    costs = dtw_pairs([queries[i] for i in rows], [database[j] for j in short.ravel()])   # every query's shortlist at once
+    lowest = first.min(dim=1, keepdim=True).values
+    out[torch.from_numpy(rows), torch.from_numpy(short.ravel())] = (torch.from_numpy(costs).to(out.dtype)
+                                                                     + lowest[torch.from_numpy(rows), 0] - 10.0)
     return out
 
 
