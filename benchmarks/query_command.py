@@ -8,8 +8,9 @@ Run in a project folder where ``snakemake piece_id`` has run (``embeddings/<mode
 Queries are real audio: the test pieces' LilyPond MIDI rendered by fluidsynth with the test soundfont
 (as the pipeline renders them), cut into seeded random excerpts of each length and written as WAV.
 *Warm*: the database and the model loaded once, then per query what the command does after loading
-(read the file, spectrogram, embed its windows, subsequence DTW against every piece's sheet windows,
-rank): p50 / p95 [ms] per length. *Cold*: the command as a user runs it (Python start-up, imports,
+(read the file, spectrogram, embed its windows, subsequence DTW against every piece's sheet windows —
+``exhaustive`` — or in the regions of the fragment shortlist — ``shortlist``, the command's default when
+``piece_id.fragments.shortlist`` is set — rank): p50 / p95 [ms] per length and search. *Cold*: the command as a user runs it (Python start-up, imports,
 database and model loading, the query, the PNG), ``--cold`` runs of one excerpt: p50 [s].
 """
 from __future__ import annotations
@@ -81,17 +82,21 @@ def main(argv=None) -> int:
                 sf.write(f, audio[piece][start:start + n], C.SAMPLE_RATE)
                 files[seconds].append((piece, f))
         rows = []
+        searches = {"exhaustive": None, "shortlist": params["piece_id"]["fragments"].get("shortlist")}
         for seconds, queries in files.items():
-            times, top1 = [], 0
-            for piece, f in queries:
-                t0 = time.perf_counter()
-                hits, _ = audio_query(f, windows, model, params, 5, device)
-                times.append(time.perf_counter() - t0)
-                top1 += hits[0]["piece"] == piece
-            if times:
-                p50, p95 = np.percentile(times, [50, 95]) * 1e3
-                rows.append({"excerpt_s": seconds, "queries": len(times), "p50_ms": round(p50), "p95_ms": round(p95),
-                             "top1": f"{top1}/{len(times)}"})
+            for search, shortlist in searches.items():
+                if search == "shortlist" and not shortlist:
+                    continue
+                times, top1 = [], 0
+                for piece, f in queries:
+                    t0 = time.perf_counter()
+                    hits, _ = audio_query(f, windows, model, params, 5, device, shortlist)
+                    times.append(time.perf_counter() - t0)
+                    top1 += hits[0]["piece"] == piece
+                if times:
+                    p50, p95 = np.percentile(times, [50, 95]) * 1e3
+                    rows.append({"excerpt_s": seconds, "search": search, "queries": len(times), "p50_ms": round(p50),
+                                 "p95_ms": round(p95), "top1": f"{top1}/{len(times)}"})
         print("warm (database and model loaded once):")
         print(pd.DataFrame(rows).to_string(index=False))
         cold = []

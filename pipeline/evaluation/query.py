@@ -5,8 +5,10 @@
 
 Audio: wav, flac, ogg or mp3 (anything libsndfile reads), any sample rate, mono or stereo; it is
 mixed to mono, resampled to 22.05 kHz and turned into the pipeline's spectrogram. Its 1 s windows are
-embedded by the snippet model ``piece_id.model`` and searched by subsequence DTW
-(:func:`pipeline.evaluation.dtw.subsequence_best`) in every piece's sheet windows of a built pipeline
+embedded by the snippet model ``piece_id.model`` and searched by subsequence DTW — in the regions its
+nearest windows hit (:mod:`pipeline.evaluation.region_shortlist`, ``piece_id.fragments.shortlist``), or
+with ``--search exhaustive`` in every piece (:func:`pipeline.evaluation.dtw.subsequence_best`) — in the
+sheet windows of a built pipeline
 (``embeddings/<model>/windows.npz``, from ``snakemake --cores all identification``). Prints the top-k pieces with their
 cost and where the match lies (pages and systems; x-range in the unrolled score), and writes a PNG of
 the query beside the best match. A ``--piece`` query searches the piece's (or the systems') sheet
@@ -36,6 +38,7 @@ from pipeline.core.variants import piece_id_model_dir  # noqa: E402
 from pipeline.data.spectrogram import log_spectrogram  # noqa: E402
 from pipeline.evaluation.dtw import Database, subsequence_best  # noqa: E402
 from pipeline.evaluation.piecedb import Windows  # noqa: E402
+from pipeline.evaluation.region_shortlist import RegionSearch  # noqa: E402
 from pipeline.models.networks import SnippetModel  # noqa: E402
 from pipeline.models.training import load_model, pick_device  # noqa: E402
 from pipeline.models.windows import embed_performance  # noqa: E402
@@ -85,13 +88,26 @@ def describe_region(piece: str, x0: float, x1: float) -> str:
     return f"page {a.page} system {a.system} to page {b.page} system {b.system} (x {x0:.0f}-{x1:.0f} px)"
 
 
-def audio_query(path: Path, windows: Windows, model: SnippetModel, params: dict, top: int, device) -> tuple[list, dict]:
+def subsequence_search(query: np.ndarray, database: list[np.ndarray], shortlist: dict | None, index: dict | None):
+    """(score, end, start) per piece: exhaustive subsequence DTW, or filter and refine with ``shortlist``
+    (:class:`RegionSearch`; pieces it did not align have end = start = -1)."""
+    if shortlist:
+        return RegionSearch(database, index).search(query, shortlist["k"], shortlist["top"])
+    return subsequence_best(query, Database(dict(enumerate(database))))
+
+
+def audio_query(path: Path, windows: Windows, model: SnippetModel, params: dict, top: int, device,
+                shortlist: dict | None = None) -> tuple[list, dict]:
     spec = log_spectrogram(read_audio(path))
     _, emb = embed_performance(model, spec, params["piece_id"]["audio_hop_frames"], device)
-    best, end, start = subsequence_best(emb, Database(dict(enumerate(windows.sheet))))
+    best, end, start = subsequence_search(emb, list(windows.sheet), shortlist, params["piece_id"]["index"])
     hits = []
     for p in np.argsort(best, kind="stable")[:top]:
         piece = windows.pieces.piece[p]
+        if end[p] < 0:
+            hits.append({"piece": piece, "split": windows.pieces.split[p], "cost": float(best[p]),
+                         "where": "not aligned (outside the shortlist)"})
+            continue
         x0 = float(windows.sheet_x[p][start[p]]) - SHEET_CONTEXT_PX / 2
         x1 = float(windows.sheet_x[p][end[p]]) + SHEET_CONTEXT_PX / 2
         hits.append({"piece": piece, "split": windows.pieces.split[p], "cost": float(best[p]), "x0": max(x0, 0.0), "x1": x1,
@@ -99,7 +115,8 @@ def audio_query(path: Path, windows: Windows, model: SnippetModel, params: dict,
     return hits, {"spec": spec}
 
 
-def sheet_query(piece: str, systems: str | None, windows: Windows, top: int) -> tuple[list, dict]:
+def sheet_query(piece: str, systems: str | None, windows: Windows, top: int, shortlist: dict | None = None,
+                index: dict | None = None) -> tuple[list, dict]:
     if piece not in windows.piece_row:
         raise QueryError(f"piece '{piece}' is not in the database ({len(windows.piece_row)} pieces; see "
                          f"{PIECES_ROOT}/ or embeddings/*/pieces.csv)")
@@ -114,10 +131,14 @@ def sheet_query(piece: str, systems: str | None, windows: Windows, top: int) -> 
             raise QueryError(f"{piece}: no systems {systems}")
         keep = (x >= sel.x0.min()) & (x <= sel.x1.max())
     db = windows.database_audio(1.0)
-    best, end, start = subsequence_best(windows.sheet[i][keep], Database(dict(enumerate(db))))
+    best, end, start = subsequence_search(windows.sheet[i][keep], db, shortlist, index)
     hits = []
     for p in np.argsort(best, kind="stable")[:top]:
         row = windows.database_row(windows.pieces.piece[p], 1.0)
+        if end[p] < 0:
+            hits.append({"piece": windows.pieces.piece[p], "split": windows.pieces.split[p], "cost": float(best[p]),
+                         "where": "not aligned (outside the shortlist)"})
+            continue
         f = windows.audio_frame[row]
         t0, t1 = f[start[p]] / FPS, (f[end[p]] + SPEC_CONTEXT_FRAMES) / FPS
         hits.append({"piece": windows.pieces.piece[p], "split": windows.pieces.split[p], "cost": float(best[p]),
@@ -168,6 +189,9 @@ def main(argv=None) -> int:
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--windows", type=Path, default=None, help="default: embeddings/<piece_id.model's folder>/windows.npz")
     ap.add_argument("--model", type=Path, default=None, help="default: models/<piece_id.model's folder>/model.pt")
+    ap.add_argument("--search", choices=["shortlist", "exhaustive"], default=None,
+                    help="filter and refine (piece_id.fragments.shortlist; the default when it is set) or subsequence "
+                         "DTW in every piece")
     args = ap.parse_args(argv)
     if (args.audio is None) == (args.piece is None):
         ap.error("give an audio file or --piece, not both")
@@ -180,13 +204,16 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         windows = Windows(npz)
         t_load = time.perf_counter() - t0
+        shortlist = params["piece_id"]["fragments"].get("shortlist") if args.search != "exhaustive" else None
+        if args.search == "shortlist" and not shortlist:
+            raise QueryError("--search shortlist needs piece_id.fragments.shortlist in the parameters")
         t0 = time.perf_counter()
         if args.audio is not None:
             device = pick_device(params["training"]["device"])
             model = SnippetModel.from_artifact(load_model(args.model or Path(f"models/{name}/model.pt"))).to(device).eval()
-            hits, extra = audio_query(args.audio, windows, model, params, args.top, device)
+            hits, extra = audio_query(args.audio, windows, model, params, args.top, device, shortlist)
         else:
-            hits, extra = sheet_query(args.piece, args.systems, windows, args.top)
+            hits, extra = sheet_query(args.piece, args.systems, windows, args.top, shortlist, params["piece_id"]["index"])
         t_query = time.perf_counter() - t0
     except (QueryError, ConfigError, FileNotFoundError) as err:
         print(f"query: {err}", file=sys.stderr)
