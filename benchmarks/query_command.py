@@ -7,11 +7,12 @@ Run in a project folder where ``snakemake piece_id`` has run (``embeddings/<mode
 
 Queries are real audio: the test pieces' LilyPond MIDI rendered by fluidsynth with the test soundfont
 (as the pipeline renders them), cut into seeded random excerpts of each length and written as WAV.
-*Warm*: the database and the model loaded once, then per query what the command does after loading
-(read the file, spectrogram, embed its windows, subsequence DTW against every piece's sheet windows —
-``exhaustive`` — or in the regions of the fragment shortlist — ``shortlist``, the command's default when
-``piece_id.fragments.shortlist`` is set — rank): p50 / p95 [ms] per length and search. *Cold*: the command as a user runs it (Python start-up, imports,
-database and model loading, the query, the PNG), ``--cold`` runs of one excerpt: p50 [s].
+*Warm*: the database and the model loaded once, then per query what the command does after loading (read the
+file, spectrogram, embed its windows, subsequence DTW against every piece's sheet windows — ``exhaustive`` —
+or in the regions of the fragment shortlist — ``shortlist``, the command's default when
+``piece_id.fragments.shortlist`` is set — rank): p50 / p95 [ms] per length and search. *Cold*: the command as
+a user runs it (Python start-up, imports, database and model loading, the query, the PNG), ``--cold`` runs of
+one excerpt: p50 [s].
 """
 from __future__ import annotations
 
