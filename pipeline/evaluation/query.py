@@ -5,10 +5,10 @@
 
 Audio: wav, flac, ogg or mp3 (anything libsndfile reads), any sample rate, mono or stereo; it is
 mixed to mono, resampled to 22.05 kHz and turned into the pipeline's spectrogram. Its 1 s windows are
-embedded by the snippet model ``piece_id.model`` and searched by subsequence DTW — in the regions its
-nearest windows hit (:mod:`pipeline.evaluation.region_shortlist`, ``piece_id.fragments.shortlist``), or
-with ``--search exhaustive`` in every piece (:func:`pipeline.evaluation.dtw.subsequence_best`) — in the
-sheet windows of a built pipeline
+embedded by the snippet model ``piece_id.model`` and searched by subsequence DTW — in every piece
+(:func:`pipeline.evaluation.dtw.subsequence_best`), or, in a database of more than
+``piece_id.fragments.shortlist.query_above`` windows or with ``--search shortlist``, only in the regions its
+nearest windows hit (:mod:`pipeline.evaluation.region_shortlist`) — in the sheet windows of a built pipeline
 (``embeddings/<model>/windows.npz``, from ``snakemake --cores all identification``). Prints the top-k pieces with their
 cost and where the match lies (pages and systems; x-range in the unrolled score), and writes a PNG of
 the query beside the best match. A ``--piece`` query searches the piece's (or the systems') sheet
@@ -189,9 +189,9 @@ def main(argv=None) -> int:
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--windows", type=Path, default=None, help="default: embeddings/<piece_id.model's folder>/windows.npz")
     ap.add_argument("--model", type=Path, default=None, help="default: models/<piece_id.model's folder>/model.pt")
-    ap.add_argument("--search", choices=["shortlist", "exhaustive"], default=None,
-                    help="filter and refine (piece_id.fragments.shortlist; the default when it is set) or subsequence "
-                         "DTW in every piece")
+    ap.add_argument("--search", choices=["auto", "shortlist", "exhaustive"], default="auto",
+                    help="filter and refine (piece_id.fragments.shortlist) or subsequence DTW in every piece; auto: the "
+                         "shortlist when the database holds more than its query_above windows")
     args = ap.parse_args(argv)
     if (args.audio is None) == (args.piece is None):
         ap.error("give an audio file or --piece, not both")
@@ -207,6 +207,9 @@ def main(argv=None) -> int:
         shortlist = params["piece_id"]["fragments"].get("shortlist") if args.search != "exhaustive" else None
         if args.search == "shortlist" and not shortlist:
             raise QueryError("--search shortlist needs piece_id.fragments.shortlist in the parameters")
+        n_windows = sum(map(len, windows.sheet if args.audio is not None else windows.database_audio(1.0)))
+        if args.search == "auto" and shortlist and n_windows <= shortlist["query_above"]:
+            shortlist = None
         t0 = time.perf_counter()
         if args.audio is not None:
             device = pick_device(params["training"]["device"])
