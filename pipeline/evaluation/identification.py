@@ -36,7 +36,7 @@ def standardised(scores: np.ndarray, reference: np.ndarray, axis: int) -> np.nda
     return (scores - mean) / np.maximum(std, 1e-9)
 
 
-def dtw_tempo_method(by_factor: dict, direction: str, cohort: list[np.ndarray]) -> torch.Tensor:
+def dtw_tempo_method(by_factor: dict, direction: str, cohort: list[np.ndarray], normalise: str = "cohort") -> torch.Tensor:
     """(Q, P) scores of DTW under tempo hypotheses (lower = better).
 
     ``by_factor``: per retiming factor f, the (queries, database) of one direction with the audio side's
@@ -52,16 +52,20 @@ def dtw_tempo_method(by_factor: dict, direction: str, cohort: list[np.ndarray]) 
       removes the pieces that are close to every recording);
     * S2A (the database recordings are retimed; ``cohort``: training pieces' *scores*): per database
       recording and factor, by the DTW costs of the cohort scores against it.
+
+    ``normalise="none"``: the plain minimum of the raw costs over the factors (for comparison).
     """
     best = None
     for queries, database in by_factor.values():
         costs = dtw_method(queries, database).numpy()
-        if direction == "a2s":
+        if normalise == "none":
+            z = costs
+        elif direction == "a2s":
             z = standardised(costs, costs, axis=1)
         else:
             z = standardised(costs, dtw_method(cohort, database).numpy(), axis=0)
         best = z if best is None else np.minimum(best, z)
-    if direction == "a2s":
+    if direction == "a2s" and normalise != "none":
         database = next(iter(by_factor.values()))[1]
         c = dtw_method(cohort, database).numpy()
         best = standardised(best, standardised(c, c, axis=1), axis=0)

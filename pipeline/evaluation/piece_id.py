@@ -88,7 +88,8 @@ def identify(params: dict, windows: Windows, log=print) -> tuple[dict, pd.DataFr
                     scores = dtw_method(queries, database)
                 elif method == "dtw_tempo":
                     by_factor = windows.tempo_inputs(test, rho, p["tempo_hypotheses"]["factors"])
-                    scores = dtw_tempo_method({f: v[direction] for f, v in by_factor.items()}, direction, cohort[direction])
+                    scores = dtw_tempo_method({f: v[direction] for f, v in by_factor.items()}, direction, cohort[direction],
+                                              p["tempo_hypotheses"]["normalise"])
                 elif method == "fingerprint":
                     scores = fingerprint_method(queries, database, centres, p["fingerprint"])
                 elif method.startswith("refine"):
