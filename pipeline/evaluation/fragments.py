@@ -40,9 +40,8 @@ from pipeline.core.constants import FPS, SPEC_CONTEXT_FRAMES  # noqa: E402
 from pipeline.core.metrics import bootstrap_interval, rank_counts, reciprocal_ranks, retrieval_metrics  # noqa: E402
 from pipeline.core.params import add_params_argument, from_args  # noqa: E402
 from pipeline.core.stage import write_json  # noqa: E402
-from pipeline.evaluation.dtw import Database, subsequence_best  # noqa: E402
 from pipeline.evaluation.piecedb import Windows  # noqa: E402
-from pipeline.evaluation.region_shortlist import RegionSearch  # noqa: E402
+from pipeline.evaluation.region_shortlist import subsequence_searcher  # noqa: E402
 
 MIN_WINDOWS = 2       # a query shorter than this is not drawn
 
@@ -103,12 +102,7 @@ def search(queries: list, database: list, positions: list, names: list, match_wi
     runs from its first window's position to its last one's plus ``match_width``. ``shortlist``
     (``{k, top}``): filter and refine (:class:`RegionSearch`) instead of the exhaustive search."""
     t0 = time.perf_counter()
-    if shortlist:
-        regions = RegionSearch(database, index)
-        run = lambda q: regions.search(q, shortlist["k"], shortlist["top"])
-    else:
-        db = Database({i: d for i, d in enumerate(database)})
-        run = lambda q: subsequence_best(q, db)
+    run = subsequence_searcher(database, shortlist, index)
     build = time.perf_counter() - t0
     scores, rows, seconds = [], [], []
     match = np.array([names.index(q["piece"]) for q in queries])

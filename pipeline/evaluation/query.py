@@ -36,9 +36,8 @@ from pipeline.core.errors import ConfigError  # noqa: E402
 from pipeline.core.params import load  # noqa: E402
 from pipeline.core.variants import piece_id_model_dir  # noqa: E402
 from pipeline.data.spectrogram import log_spectrogram  # noqa: E402
-from pipeline.evaluation.dtw import Database, subsequence_best  # noqa: E402
 from pipeline.evaluation.piecedb import Windows  # noqa: E402
-from pipeline.evaluation.region_shortlist import RegionSearch  # noqa: E402
+from pipeline.evaluation.region_shortlist import subsequence_searcher  # noqa: E402
 from pipeline.models.networks import SnippetModel  # noqa: E402
 from pipeline.models.training import load_model, pick_device  # noqa: E402
 from pipeline.models.windows import embed_performance  # noqa: E402
@@ -88,19 +87,11 @@ def describe_region(piece: str, x0: float, x1: float) -> str:
     return f"page {a.page} system {a.system} to page {b.page} system {b.system} (x {x0:.0f}-{x1:.0f} px)"
 
 
-def subsequence_search(query: np.ndarray, database: list[np.ndarray], shortlist: dict | None, index: dict | None):
-    """(score, end, start) per piece: exhaustive subsequence DTW, or filter and refine with ``shortlist``
-    (:class:`RegionSearch`; pieces it did not align have end = start = -1)."""
-    if shortlist:
-        return RegionSearch(database, index).search(query, shortlist["k"], shortlist["top"])
-    return subsequence_best(query, Database(dict(enumerate(database))))
-
-
 def audio_query(path: Path, windows: Windows, model: SnippetModel, params: dict, top: int, device,
                 shortlist: dict | None = None) -> tuple[list, dict]:
     spec = log_spectrogram(read_audio(path))
     _, emb = embed_performance(model, spec, params["piece_id"]["audio_hop_frames"], device)
-    best, end, start = subsequence_search(emb, list(windows.sheet), shortlist, params["piece_id"]["index"])
+    best, end, start = subsequence_searcher(list(windows.sheet), shortlist, params["piece_id"]["index"])(emb)
     hits = []
     for p in np.argsort(best, kind="stable")[:top]:
         piece = windows.pieces.piece[p]
@@ -131,7 +122,7 @@ def sheet_query(piece: str, systems: str | None, windows: Windows, top: int, sho
             raise QueryError(f"{piece}: no systems {systems}")
         keep = (x >= sel.x0.min()) & (x <= sel.x1.max())
     db = windows.database_audio(1.0)
-    best, end, start = subsequence_search(windows.sheet[i][keep], db, shortlist, index)
+    best, end, start = subsequence_searcher(db, shortlist, index)(windows.sheet[i][keep])
     hits = []
     for p in np.argsort(best, kind="stable")[:top]:
         row = windows.database_row(windows.pieces.piece[p], 1.0)

@@ -16,6 +16,7 @@ hop: 0.5–2 sheet windows per audio window in our corpora).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,3 +97,14 @@ class RegionSearch:
                 if end[p] < 0:
                     score[p], end[p], start[p] = cost[i], lo[i] + e[i], lo[i] + s[i]
         return score, end, start
+
+
+def subsequence_searcher(database: list[np.ndarray], shortlist: dict | None,
+                         index: dict | None = None) -> Callable[[np.ndarray], tuple]:
+    """``search(query) -> (score, end, start)`` per piece of ``database``: exhaustive subsequence DTW, or with
+    ``shortlist`` (``{k, top, ...}``) the filter and refine of :class:`RegionSearch` (its index built once here)."""
+    if shortlist:
+        regions = RegionSearch(database, index)
+        return lambda query: regions.search(query, shortlist["k"], shortlist["top"])
+    db = Database(dict(enumerate(database)))
+    return lambda query: subsequence_best(query, db)
