@@ -42,3 +42,27 @@ def test_values_lie_on_the_quantum_grid_and_match_the_plain_formula():
     frames = frame_signal(x)
     plain = np.log10(1 + np.abs(np.fft.rfft(frames * np.hanning(C.FRAME_SIZE), axis=1)[:, :1024]) @ log_filterbank()).T
     assert np.abs(spec - plain).max() < QUANTUM
+
+
+def test_blockwise_magnitudes_equal_the_whole_signal_bit_for_bit():
+    """Frames are transformed in cache-sized blocks (speed); the bytes must equal one whole-signal STFT."""
+    from pipeline.data.spectrogram import hann_window, magnitudes
+    rng = np.random.default_rng(1)
+    x = (0.3 * rng.standard_normal(3 * C.SAMPLE_RATE + 777)).astype(np.float32)   # 61 frames: blocks end unevenly
+    spectrum = np.fft.rfft(frame_signal(x) * hann_window(), axis=1)[:, :1024].T
+    re, im = np.ascontiguousarray(spectrum.real), np.ascontiguousarray(spectrum.imag)
+    whole = np.sqrt(re * re + im * im)
+    for block in (1, 7, 64, 1000):
+        part = magnitudes(x, block=block)
+        assert part.shape == (550, 61) and part.dtype == np.float32
+        assert np.array_equal(part, whole[:550])
+    assert not log_filterbank()[550:].any()          # the bins left out carry no filter weight
+
+
+def test_mono_downmix_is_the_channel_mean(tmp_path):
+    import soundfile as sf
+
+    from pipeline.data.render import load_mono
+    stereo = np.random.default_rng(2).integers(-32768, 32767, size=(5000, 2)).astype(np.int16)
+    sf.write(tmp_path / "x.wav", stereo, C.SAMPLE_RATE, subtype="PCM_16")
+    assert np.array_equal(load_mono(tmp_path / "x.wav"), stereo.astype(np.float32).mean(axis=1) / 32767)

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 from pipeline.core.errors import PieceError
@@ -71,8 +72,9 @@ def _stable_part_ids(xml: Path) -> None:
     xml.write_text(text, encoding="utf-8")
 
 
-def write_source(corpus_path: str, out_dir: Path) -> Path:
-    """Write ``out_dir/<name>.ly`` for a music21 corpus work (``bach/bwvX.Y`` chorales are reduced)."""
+def write_source(corpus_path: str, out_dir: Path, timer=None) -> Path:
+    """Write ``out_dir/<name>.ly`` for a music21 corpus work (``bach/bwvX.Y`` chorales are reduced).
+    ``timer`` (a :class:`pipeline.core.stage.Timer`) gets the time of LilyPond's ``musicxml2ly`` as part ``musicxml2ly``."""
     from music21 import corpus
     name = piece_name(corpus_path)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +91,8 @@ def write_source(corpus_path: str, out_dir: Path) -> Path:
         cmd = ["musicxml2ly", "--nsb", "--npb", "--npl", "--no-beaming"]
         if xml.suffix == ".mxl":
             cmd.append("-z")
-        res = subprocess.run(cmd + ["-o", "out.ly", xml.name], cwd=tmp, capture_output=True, text=True)
+        with timer.part("musicxml2ly") if timer else nullcontext():
+            res = subprocess.run(cmd + ["-o", "out.ly", xml.name], cwd=tmp, capture_output=True, text=True)
         if res.returncode != 0 or not (tmp / "out.ly").exists():
             raise PieceError("musicxml2ly failed", res.stderr.strip()[-300:])
         text = (tmp / "out.ly").read_text(encoding="utf-8")
@@ -103,11 +106,11 @@ def write_source(corpus_path: str, out_dir: Path) -> Path:
     return out
 
 
-def convert(corpus_path: str, out_dir: Path) -> Path:
+def convert(corpus_path: str, out_dir: Path, timer=None) -> Path:
     """:func:`write_source`, with every failure of the conversion as a :class:`PieceError` (music21
     raises many exception types on bad input), so that the piece is quarantined, not the run stopped."""
     try:
-        return write_source(corpus_path, out_dir)
+        return write_source(corpus_path, out_dir, timer)
     except PieceError:
         raise
     except Exception as e:

@@ -68,7 +68,7 @@ def engrave_piece(src_folder: Path, main_rel: str, out: Path, cfg: dict, timer: 
 def prepare_source(src_folder: Path, main_rel: str, out: Path, timer: Timer) -> tuple[Path, dict]:
     """Normalise the source into ``out/source``: (main file, normalisation report)."""
     with timer.part("normalize"):
-        return normalize_piece(src_folder, main_rel, out / "source")
+        return normalize_piece(src_folder, main_rel, out / "source", timer)
 
 
 def engrave_prepared(main: Path, norm: dict, out: Path, cfg: dict, timer: Timer, name: str,

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+from contextlib import nullcontext
 from pathlib import Path
 
 from pipeline.core.errors import PieceError
@@ -29,16 +30,18 @@ def source_version(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def convert_sources(folder: Path, main_version: str | None, convert_ly: str = "convert-ly") -> list[str]:
-    """Run ``convert-ly -e`` in place on every LilyPond file under ``folder``; returns its warnings."""
+def convert_sources(folder: Path, main_version: str | None, convert_ly: str = "convert-ly", timer=None) -> list[str]:
+    """Run ``convert-ly -e`` in place on every LilyPond file under ``folder``; returns its warnings.
+    ``timer`` (a :class:`pipeline.core.stage.Timer`) gets convert-ly's time as part ``convert_ly``."""
     warnings = []
     for path in sorted(p for p in folder.rglob("*") if p.suffix in LY_SUFFIXES):
         text = path.read_text(encoding="utf-8", errors="replace")
         cmd = [convert_ly, "-e"]
         if source_version(text) is None:
             cmd.append(f"--from={main_version or '2.10.0'}")
-        res = subprocess.run(cmd + [path.name], cwd=path.parent, capture_output=True, text=True,
-                             errors="replace")
+        with timer.part("convert_ly") if timer else nullcontext():
+            res = subprocess.run(cmd + [path.name], cwd=path.parent, capture_output=True, text=True,
+                                 errors="replace")
         # convert-ly exits non-zero when a rule is "not smart enough" but still writes the file:
         # record it and let LilyPond judge the result
         warnings += [ln for ln in res.stderr.splitlines() if "Not smart enough" in ln or "error" in ln.lower()]
@@ -111,8 +114,8 @@ def include_closure(main: Path) -> tuple[list[Path], list[str]]:
     return seen, missing
 
 
-def normalize_piece(src_folder: Path, main_rel: str, work: Path) -> tuple[Path, dict]:
-    """Copy the piece folder to ``work``, upgrade it and prepare its main file.
+def normalize_piece(src_folder: Path, main_rel: str, work: Path, timer=None) -> tuple[Path, dict]:
+    """Copy the piece folder to ``work``, upgrade it and prepare its main file (``timer``: see :func:`convert_sources`).
 
     Returns (path of the normalised main file inside ``work``, report dict).
     """
@@ -126,7 +129,7 @@ def normalize_piece(src_folder: Path, main_rel: str, work: Path) -> tuple[Path, 
     if missing:
         raise PieceError("missing include", ", ".join(sorted(set(missing))))
     version = source_version(main.read_text(encoding="utf-8", errors="replace"))
-    warnings = convert_sources(work, version)
+    warnings = convert_sources(work, version, timer=timer)
     counts = {"printed_scores": 0, "midi_only_removed": 0}
     for f in files:
         text = f.read_text(encoding="utf-8", errors="replace")

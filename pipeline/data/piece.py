@@ -73,7 +73,7 @@ def _prepare(spec: PieceSpec, score: Path, stack: ExitStack) -> _Prepared:
         if spec.work:
             source = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scorelink-music21-")))
             with prep.timer.part("music21"):
-                convert_music21(spec.work, source)
+                convert_music21(spec.work, source, prep.timer)
         prep.main, prep.norm = prepare_source(source, spec.main, score, prep.timer)
     except PieceError as e:
         prep.error = e

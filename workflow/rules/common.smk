@@ -57,26 +57,41 @@ wildcard_constraints:
     snippet_model="snippet|snippet_cca",
 
 
+_MODULE_IMPORTS = {}   # path -> pipeline modules it imports: each file is parsed once per Snakemake process
+
+
+def _module_imports(path):
+    """The ``pipeline.`` modules (and candidate modules: ``from pipeline.core import constants``) that the
+    file ``path`` imports anywhere, also inside functions; parsed once (55 rules ask: 7 s per parse otherwise)."""
+    if path not in _MODULE_IMPORTS:
+        names = []
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("pipeline."):
+                package = node.module[len("pipeline."):]
+                names.append(package)                               # from pipeline.core.params import load
+                names += [f"{package}.{a.name}" for a in node.names]     # from pipeline.core import constants
+            elif isinstance(node, ast.Import):
+                names += [a.name[len("pipeline."):] for a in node.names if a.name.startswith("pipeline.")]
+        # files the module reads beside itself (the LilyPond includes: Path(__file__).with_name("....ily"))
+        beside = [path.with_name(n) for n in re.findall(r'with_name\("([\w.]+\.ily)"\)', path.read_text())]
+        _MODULE_IMPORTS[path] = (names, beside)
+    return _MODULE_IMPORTS[path]
+
+
 def stage_code(module):
     """Source files of ``pipeline.<module>`` (e.g. ``data.piece``) and every pipeline module it imports
     (transitively), with their packages' ``__init__.py``: listed as rule inputs, so that editing the code of
     a stage reruns exactly that stage."""
-    todo, files = [module], set()
+    todo, files, extra = [module], set(), set()
     while todo:
         name = todo.pop()
         path = CODE_DIR.joinpath(*name.split(".")).with_suffix(".py")
         if path in files or not path.is_file():
             continue
         files |= {path, path.parent / "__init__.py", CODE_DIR / "__init__.py"}
-        for node in ast.walk(ast.parse(path.read_text())):        # every import, also inside functions
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("pipeline."):
-                package = node.module[len("pipeline."):]
-                todo.append(package)                              # from pipeline.core.params import load
-                todo += [f"{package}.{a.name}" for a in node.names]   # from pipeline.core import constants
-            elif isinstance(node, ast.Import):
-                todo += [a.name[len("pipeline."):] for a in node.names if a.name.startswith("pipeline.")]
-    # files a module reads beside itself (the LilyPond includes: Path(__file__).with_name("....ily"))
-    extra = {f.with_name(n) for f in files for n in re.findall(r'with_name\("([\w.]+\.ily)"\)', f.read_text())}
+        names, beside = _module_imports(path)
+        todo += names
+        extra.update(beside)
     return sorted(str(f) for f in files | extra if f.is_file())
 
 
