@@ -49,3 +49,30 @@ def test_commented_includes_and_lilypond_files_are_not_missing(tmp_path):
     (tmp_path / "b.ily").write_text("x = { c1 }\n")
     files, missing = include_closure(tmp_path / "a.ly")
     assert [f.name for f in files] == ["a.ly", "b.ily"] and missing == ["gone.ily"]
+
+
+def test_lilypond_batch_keeps_recovered_errors_and_hands_failures_back(tmp_path):
+    """A batch result is kept exactly when the piece alone would pass (LilyPond's exit status): a piece with
+    an error LilyPond recovers from is not engraved twice; a failed file is handed back for a run alone."""
+    from pipeline.data.probe import failed_files, run_lilypond, run_lilypond_batch
+    sources = {"good": r"{ c'4 d' e' f' }",
+               "recovered": "#(car (quote ()))\n{ c'4 d' e' f' }",      # "Guile signaled an error", still a PDF
+               "broken": r"{ c'4 d' e' f' "}                              # unfinished input: a failed file
+    mains = []
+    for name, body in sources.items():
+        (tmp_path / name).mkdir()
+        mains.append(tmp_path / name / "main.ly")
+        mains[-1].write_text(f'\\version "2.24.1"\n{body}\n')
+    (tmp_path / "batch").mkdir()
+    good, recovered, broken = run_lilypond_batch(mains, list(sources), tmp_path / "batch")
+    assert good is not None and good.n_errors == 0
+    assert recovered is not None and recovered.n_errors == 1 and recovered.pdf.exists()
+    assert broken is None
+    (tmp_path / "alone").mkdir()
+    alone = run_lilypond(mains[1], "recovered", tmp_path / "alone")
+    assert alone.stderr == recovered.stderr            # the log stored with the piece does not depend on the batch
+    with pytest.raises(PieceError, match="lilypond failed"):
+        run_lilypond(mains[2], "broken", tmp_path / "alone")
+    assert failed_files('x\nfatal error: failed files: "a.ly" "b c.ly"\n') == {"a.ly", "b c.ly"}
+    assert failed_files("x\nSuccess: compilation successfully completed\n") == set()
+    assert failed_files("Processing `a.ly'\nParsing...\n") is None       # no verdict: a crash, judge each piece alone

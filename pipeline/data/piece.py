@@ -7,8 +7,8 @@ A batch (``--batch``, a JSON list of piece specs from the piece index; or one pi
    then the normalisation of its LilyPond source into ``OUT/score/source``;
 2. one LilyPond process engraves every normalised piece (:func:`pipeline.data.probe.run_lilypond_batch`):
    LilyPond's start-up (≈ 3 s) is most of a short piece's engraving time, so it is paid once per batch;
-   a piece the batch did not engrave cleanly is engraved again alone, which reports its failure exactly
-   as a single run;
+   a piece that LilyPond's verdict lists as failed (or the batch left without a result) is engraved again
+   alone, which reports its failure exactly as a single run;
 3. per piece: the analysis of its engraving, then its renderings and passages.
 
 The three steps keep their own modules (:mod:`pipeline.data.engrave`, :mod:`pipeline.data.render`,
@@ -101,13 +101,18 @@ def build_pieces(specs: list[PieceSpec], out_root: Path, params: dict, timings_d
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scorelink-lilypond-")))
         runs = dict(zip(ready, run_lilypond_batch([prepared[p].main for p in ready], ready, workdir,
                                                    cfg["lilypond_timeout_s"]) if ready else []))
+        share = next((r.seconds for r in runs.values() if r is not None), 0.0)    # LilyPond's time per piece of the batch
         for spec in specs:
             piece, prep, out = spec.piece, prepared[spec.piece], out_root / spec.piece
             run = runs.get(piece)
 
             def engrave(timer: Timer, prep=prep, run=run, out=out, piece=piece) -> dict:
-                timer.t0 -= prep.seconds + (run.seconds if run else 0.0)    # this piece's share of phases 1-2
+                # this piece's share of phases 1-2 (also when the batch's result is not kept and it is engraved again)
+                batch = run.seconds if run else (share if piece in runs else 0.0)
+                timer.t0 -= prep.seconds + batch
                 timer.parts.update(prep.timer.parts)
+                if run is None and batch:
+                    timer.add("lilypond", batch)
                 if prep.error is not None:
                     raise prep.error
                 return engrave_prepared(prep.main, prep.norm, out / "score", cfg, timer, piece, run)

@@ -77,12 +77,29 @@ def run_lilypond(main: Path, name: str, workdir: Path, timeout: float = 600) -> 
 def run_lilypond_batch(mains: list[Path], names: list[str], workdir: Path, timeout: float = 600) -> list[LilypondRun | None]:
     """Engrave several pieces in one LilyPond process: its start-up (≈ 3 s, most of a short piece's
     engraving time) is paid once. Returns per main file its run, or ``None`` where the batch gave no
-    clean result (an error message, no PDF, a crash or a timeout of the batch): engrave those with
-    :func:`run_lilypond`, which judges that piece alone as LilyPond's exit status does."""
+    result that a run of that piece alone would give too: the piece is in LilyPond's closing list of
+    failed files, has no PDF, or the batch did not reach its closing verdict (a crash or a timeout).
+    Engrave those with :func:`run_lilypond`, which reports the failure as LilyPond's exit status does.
+    A piece with errors LilyPond recovered from (e.g. "Guile signaled an error", still a PDF and not a
+    failed file) is kept: alone, it would pass with exit status 0 too (it used to be engraved twice)."""
     done = _run(mains, names, workdir, timeout)
     if done is None:
         return [None] * len(mains)
-    return [run if run.n_errors == 0 and run.pdf.exists() and run.stderr else None for run in done[0]]
+    runs, _, stderr = done
+    failed = failed_files(stderr)
+    if failed is None:
+        return [None] * len(mains)
+    return [run if run.pdf.exists() and run.stderr and f"{name}.ly" not in failed else None
+            for name, run in zip(names, runs)]
+
+
+def failed_files(stderr: str) -> set[str] | None:
+    """Files of LilyPond's closing verdict ``fatal error: failed files: "a.ly" "b.ly"`` (empty after
+    ``Success: compilation successfully completed``), or ``None`` when the run ended without a verdict."""
+    verdict = _VERDICT.search(stderr)
+    if verdict is None:
+        return None
+    return set(re.findall(r'"([^"]+)"', verdict.group(1)))
 
 
 def run_midi_batch(mains: list[Path], names: list[str], workdir: Path, settings: Path,
