@@ -73,6 +73,14 @@ def test_lilypond_batch_keeps_recovered_errors_and_hands_failures_back(tmp_path)
     assert alone.stderr == recovered.stderr            # the log stored with the piece does not depend on the batch
     with pytest.raises(PieceError, match="lilypond failed"):
         run_lilypond(mains[2], "broken", tmp_path / "alone")
+    # a piece that aborts LilyPond (a fatal Scheme error) ends the batch without a verdict: the pieces before
+    # it without errors are kept, it and the pieces after it are handed back
+    (tmp_path / "fatal").mkdir()
+    (tmp_path / "fatal" / "main.ly").write_text('\\version "2.24.1"\n#(ly:error "stop")\n{ c\'4 }\n')
+    (tmp_path / "crash").mkdir()
+    before, fatal, after = run_lilypond_batch([mains[0], tmp_path / "fatal" / "main.ly", mains[1]],
+                                              ["before", "fatal", "after"], tmp_path / "crash")
+    assert before is not None and fatal is None and after is None
     assert failed_files('x\nfatal error: failed files: "a.ly" "b c.ly"\n') == {"a.ly", "b c.ly"}
     assert failed_files("x\nSuccess: compilation successfully completed\n") == set()
     assert failed_files("Processing `a.ly'\nParsing...\n") is None       # no verdict: a crash, judge each piece alone

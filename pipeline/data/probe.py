@@ -78,7 +78,8 @@ def run_lilypond_batch(mains: list[Path], names: list[str], workdir: Path, timeo
     """Engrave several pieces in one LilyPond process: its start-up (≈ 3 s, most of a short piece's
     engraving time) is paid once. Returns per main file its run, or ``None`` where the batch gave no
     result that a run of that piece alone would give too: the piece is in LilyPond's closing list of
-    failed files, has no PDF, or the batch did not reach its closing verdict (a crash or a timeout).
+    failed files or has no PDF; when the batch ended without its closing verdict (it crashed in a later
+    piece), every piece with an error message too. A timeout of the batch gives ``None`` for all.
     Engrave those with :func:`run_lilypond`, which reports the failure as LilyPond's exit status does.
     A piece with errors LilyPond recovered from (e.g. "Guile signaled an error", still a PDF and not a
     failed file) is kept: alone, it would pass with exit status 0 too (it used to be engraved twice)."""
@@ -87,10 +88,13 @@ def run_lilypond_batch(mains: list[Path], names: list[str], workdir: Path, timeo
         return [None] * len(mains)
     runs, _, stderr = done
     failed = failed_files(stderr)
-    if failed is None:
-        return [None] * len(mains)
-    return [run if run.pdf.exists() and run.stderr and f"{name}.ly" not in failed else None
-            for name, run in zip(names, runs)]
+
+    def kept(name: str, run: LilypondRun) -> bool:
+        if not (run.pdf.exists() and run.stderr):
+            return False
+        # without a verdict (the process crashed in a later piece) only a piece without any error is sure
+        return f"{name}.ly" not in failed if failed is not None else run.n_errors == 0
+    return [run if kept(name, run) else None for name, run in zip(names, runs)]
 
 
 def failed_files(stderr: str) -> set[str] | None:
