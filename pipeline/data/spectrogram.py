@@ -79,11 +79,15 @@ def frame_signal(signal: np.ndarray, frame_size: int = C.FRAME_SIZE,
 
     n_frames = ceil(len(signal) / hop_size); frames running past the end are zero-padded.
     """
+    starts, padded = _frame_starts(signal, frame_size, hop_size)
+    return padded[starts[:, None] + np.arange(frame_size)[None, :]]
+
+
+def _frame_starts(signal: np.ndarray, frame_size: int, hop_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """(start sample of every frame of :func:`frame_signal`, the signal zero-padded by one frame)."""
     n_frames = int(np.ceil(len(signal) / hop_size))
     starts = (np.arange(n_frames) * hop_size).astype(np.int64)
-    padded = np.concatenate([signal, np.zeros(frame_size, dtype=signal.dtype)])
-    idx = starts[:, None] + np.arange(frame_size)[None, :]
-    return padded[idx]
+    return starts, np.concatenate([signal, np.zeros(frame_size, dtype=signal.dtype)])
 
 
 @lru_cache(maxsize=1)
@@ -125,12 +129,10 @@ def magnitudes(signal: np.ndarray, block: int = 64) -> np.ndarray:
     Computed ``block`` frames at a time so that frames, window and spectrum stay in the CPU cache (the
     whole-signal version moved ~0.5 GB through memory per minute of audio and was 2-3x slower); each value
     is the same elementwise float32 arithmetic as over the whole signal, so the bytes do not change."""
-    n_frames = int(np.ceil(len(signal) / C.HOP_SIZE))
-    starts = (np.arange(n_frames) * C.HOP_SIZE).astype(np.int64)
-    padded = np.concatenate([signal, np.zeros(C.FRAME_SIZE, dtype=signal.dtype)])
+    starts, padded = _frame_starts(signal, C.FRAME_SIZE, C.HOP_SIZE)
     offsets, window, n_bins = np.arange(C.FRAME_SIZE), hann_window(), _n_used_bins()
-    out = np.empty((n_frames, n_bins), np.float32)
-    for b0 in range(0, n_frames, block):
+    out = np.empty((len(starts), n_bins), np.float32)
+    for b0 in range(0, len(starts), block):
         frames = padded[starts[b0:b0 + block, None] + offsets]
         frames *= window
         spectrum = np.fft.rfft(frames, axis=1)[:, :n_bins]          # complex64
