@@ -139,6 +139,26 @@ def _result(variant, ctx, att, mrr):
             "a2s": m, "s2a": m, "by_tempo": by_tempo}
 
 
+def test_retimed_excerpts_look_like_renderings_at_that_tempo():
+    """An excerpt of a ρ = 1 spectrogram retimed by ρ equals the excerpt of a rendering at ρ (time scaled by
+    1/ρ) around the same musical position; ρ = 1 is the plain cut; frames outside the bounds are silent."""
+    from pipeline.models.snippets import cut_spec, cut_spec_retimed
+    bins, n = 92, 4000
+    phase = torch.linspace(0, 3, bins)[:, None]
+    rendering = lambda rho: torch.sin(0.05 * rho * torch.arange(n, dtype=torch.float32)[None, :] + phase)  # noqa: E731
+    spec, frames = rendering(1.0), 42
+    onset = torch.tensor([900, 1000, 1200])
+    lo, hi = torch.zeros(3, dtype=torch.long), torch.full((3,), n)
+    for rho in (0.5, 0.8, 1.25, 2.0):                                # onsets / ρ are whole frames
+        got = cut_spec_retimed(spec, onset, torch.full((3,), rho), lo, hi, frames)
+        at = torch.round(onset / rho).long()                          # the same notes in the rendering at ρ
+        want = cut_spec(rendering(rho), at - frames // 2, lo, hi, frames)
+        assert got.shape == (3, 1, bins, frames) and (got - want).abs().max() < 2e-3, rho
+    assert torch.equal(cut_spec_retimed(spec, onset, torch.ones(3), lo, hi, frames), cut_spec(spec, onset - 21, lo, hi, frames))
+    edge = cut_spec_retimed(spec, torch.tensor([10]), torch.tensor([2.0]), torch.tensor([0]), torch.tensor([n]), frames)
+    assert (edge[0, 0, :, :15] == 0).all() and (edge[0, 0, :, 16:] != 0).any()   # before the piece: silence
+
+
 def test_context_attention_table_and_figures(tmp_path):
     from pipeline.evaluation.attention import write_tables
     results = [_result("att42", 42, True, 0.6), _result("ctx20", 20, False, 0.4), _result("ctx42", 42, False, 0.45),
@@ -170,7 +190,8 @@ def test_attention_chain_on_the_tiny_corpus(base_params, tmp_path):
     p = tiny_corpus_params(base_params)
     p["snippet_variants"] = {
         "ctx20": {"audio_context_frames": 20, "attention": False, "sheet_context_px": 180, "train_snippet": {}},
-        "att42": {"audio_context_frames": 42, "attention": True, "sheet_context_px": 180, "train_snippet": {"epochs": 1}}}
+        "att42": {"audio_context_frames": 42, "attention": True, "sheet_context_px": 180, "tempo_augment": [0.5, 2.0],
+                  "train_snippet": {"epochs": 1}}}
     p["attention"] = {"entropy_weight": 0.1, "analysis": {"variant": "att42", "n_examples": 2},
                       "passage_variants": {}, "baseline_variants": []}      # (the downstream rows need the default run's models)
     write_params(wd, p)
@@ -181,10 +202,15 @@ def test_attention_chain_on_the_tiny_corpus(base_params, tmp_path):
     assert "42-frame audio" in log and "attention on (entropy weight 0.1)" in log and "pairs/s" in log
     r = json.loads((wd / "results/snippet_variants/att42.json").read_text())
     assert r["pool_window"] == {"context_frames": 42, "sheet_px": 180} and [t["tempo"] for t in r["by_tempo"]] == [0.5, 1.0]
+    assert r["tempo_augment"] == [0.5, 2.0] and "tempo_augment" not in json.loads(
+        (wd / "results/snippet_variants/ctx20.json").read_text())
+    for model in ("snippet_variant", "snippet_variant_cca"):     # the CCA refit reads the training range from the model
+        assert torch.load(wd / f"models/{model}/att42/model.pt", weights_only=False)["meta"]["tempo_augment"] == [0.5, 2.0]
     ctx20 = json.loads((wd / "results/snippet_variants/ctx20.json").read_text())
     assert ctx20["n_pairs"] == r["n_pairs"] and ctx20["model"] == "snippet_cca"           # the same pool, the default model
-    table = pd.read_csv(wd / "results/tables/snippet_variants.csv")
-    assert table.variant.tolist() == ["ctx20", "att42"] * 2
+    table = pd.read_csv(wd / "results/tables/snippet_variants.csv", keep_default_na=False)
+    assert table.variant.tolist() == ["ctx20", "att42"] * 2 and table.tempo_augment.tolist() == ["", "0.5–2"] * 2
+    assert "2.1 s + Att + tempo aug. ρ 0.5–2" in (wd / "results/tables/snippet_variants_tempo.md").read_text()
     a = json.loads((wd / "results/attention/analysis.json").read_text())
     assert a["variant"] == "att42" and {"spearman_rho", "spearman_p", "pearson_r", "pearson_p"} <= set(a["correlation"])
     assert len(a["examples"]) == 2 and abs(sum(a["examples"][0]["weights"]) - 1) < 1e-3

@@ -170,3 +170,27 @@ def test_a_batch_builds_every_piece_as_alone_with_bad_pieces_among_them(tmp_path
     assert ok == [p.name in ("TestC__Op1__minuet", "TestC__Op1__rondo") for p in pieces]
     engraved = [json.loads((tmp_path / "t/engrave" / f"{p.name}.json").read_text()) for p in pieces]
     assert all(t["lilypond"] > 0 for t in engraved if t["piece"] != "TestC__Op2__broken")   # the batch's, shared
+
+
+def test_data_jobs_longest_first(base_params):
+    """Priorities rank the default corpus's batches by estimated cost: the valid batches (one rendering per
+    piece, but with a compressed .sf3 soundfont that fluidsynth decodes at every start: the costliest, measured)
+    first, the part-filled ones last; on two cores this order ends within one short batch of an even split
+    (longest processing time first)."""
+    from pipeline.data.corpus import FIXED_SECONDS_PER_PIECE, batch_priorities, piece_batches, rendering_seconds
+    from pipeline.data.render import plan_performances
+    r = base_params["render"]
+    batches = piece_batches(piece_index(base_params).pieces, base_params["corpus"]["batch_pieces"])
+    files = lambda p: [r["soundfonts"][sf]["file"] for _, sf in plan_performances(p.name, p.split, r, base_params["seed"])]  # noqa: E731
+    priority = batch_priorities(batches, files)
+    assert sorted(priority.values()) == list(range(len(batches)))
+    sf_file = lambda name: r["soundfonts"][name]["file"]  # noqa: E731
+    assert rendering_seconds(sf_file(r["valid_soundfont"])) > 6 * rendering_seconds(sf_file("timgm6mb"))
+    ranked = sorted(batches, key=priority.get, reverse=True)
+    full = base_params["corpus"]["batch_pieces"]
+    assert {b.split("_")[0] for b in ranked[:2]} == {"valid"} and all(len(batches[b]) < full for b in ranked[-2:])
+    cost = {b: sum(FIXED_SECONDS_PER_PIECE + sum(map(rendering_seconds, files(p))) for p in m) for b, m in batches.items()}
+    cores = [0.0, 0.0]
+    for b in ranked:                                              # what a 2-core scheduler does with them
+        cores[cores.index(min(cores))] += cost[b]
+    assert max(cores) - sum(cores) / 2 <= min(cost.values())

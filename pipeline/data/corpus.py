@@ -15,6 +15,7 @@ import hashlib
 import random
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,6 +164,35 @@ def piece_batches(pieces: list[Piece], size: int) -> dict[str, list[Piece]]:
         for i in range(0, len(names), size):
             batches[f"{split}_{i // size:03d}"] = names[i:i + size]
     return batches
+
+
+# Estimated single-core seconds of one piece, for the order of the data jobs only (never an output), measured
+# on the default corpus (benchmarks/data_pipeline.py): LilyPond, the conversions and the spectrograms ~2.6 s;
+# each rendering ~0.5 s, the start of fluidsynth and its soundfont (it renders ~100x faster than real time,
+# so the music's length hardly counts), but for a compressed .sf3 soundfont, whose samples fluidsynth decodes
+# at every start: ~0.125 s per MB of the file (5 s for MuseScore_General_Lite, the default valid soundfont).
+FIXED_SECONDS_PER_PIECE = 2.6
+SECONDS_PER_RENDERING = 0.5
+SF3_SECONDS_PER_MB = 0.125
+
+
+def rendering_seconds(soundfont: str | Path) -> float:
+    """Estimated seconds of one fluidsynth rendering with this soundfont file (see above)."""
+    path = Path(soundfont)
+    if path.suffix.lower() == ".sf3" and path.is_file():
+        return max(SECONDS_PER_RENDERING, SF3_SECONDS_PER_MB * path.stat().st_size / 2**20)
+    return SECONDS_PER_RENDERING
+
+
+def batch_priorities(batches: dict[str, list[Piece]], soundfonts: Callable[[Piece], list[str]]) -> dict[str, int]:
+    """Scheduling priority of each data job of :func:`piece_batches`: its rank by estimated cost, 0 =
+    cheapest, so that on several cores the longest batches start first and the short ones fill the end
+    (longest processing time first). ``soundfonts(piece)``: the soundfont file of each of its renderings
+    (:func:`pipeline.data.render.plan_performances`). Equal costs rank in name order."""
+    def cost(pieces):
+        return sum(FIXED_SECONDS_PER_PIECE + sum(map(rendering_seconds, soundfonts(p))) for p in pieces)
+    ranked = sorted(batches, key=lambda b: (-cost(batches[b]), b))
+    return {b: len(ranked) - 1 - i for i, b in enumerate(ranked)}
 
 
 def batch_spec(piece: Piece) -> dict:

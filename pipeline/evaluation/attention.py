@@ -45,13 +45,20 @@ DIRECTIONS = ("a2s", "s2a")
 
 # --- the context x attention table ---------------------------------------------------------------
 
+def tempo_augment_label(r: dict) -> str:
+    """The variant's training tempo range, e.g. ``0.5–2``; "" without tempo augmentation."""
+    aug = r.get("tempo_augment")
+    return f"{aug[0]:g}–{aug[1]:g}" if aug else ""
+
+
 def variant_label(r: dict) -> str:
-    return f"{r['audio_context_frames'] / FPS:.1f} s{' + Att' if r['attention'] else ''}"
+    aug = tempo_augment_label(r)
+    return f"{r['audio_context_frames'] / FPS:.1f} s{' + Att' if r['attention'] else ''}{f' + tempo aug. ρ {aug}' if aug else ''}"
 
 
 def ordered(results: list[dict]) -> list[dict]:
-    """Without attention first, then by audio context."""
-    return sorted(results, key=lambda r: (r["attention"], r["audio_context_frames"], r["variant"]))
+    """Without attention first, then by audio context; tempo-augmented variants after their plain twin."""
+    return sorted(results, key=lambda r: (r["attention"], r["audio_context_frames"], "tempo_augment" in r, r["variant"]))
 
 
 def variant_table(results: list[dict]) -> pd.DataFrame:
@@ -65,7 +72,7 @@ def variant_table(results: list[dict]) -> pd.DataFrame:
                          "sheet_px": r["sheet_context_px"], "R@1": m["R@1"], "R@5": m["R@5"], "R@25": m["R@25"],
                          "MRR": m["MRR"], "MRR_lo95": m["MRR_ci95"][0], "MRR_hi95": m["MRR_ci95"][1],
                          "MR": m["median_rank"], "chance_MRR": m["chance_MRR"], "n_queries": m["n_queries"],
-                         "tempo": r["tempo"]})
+                         "tempo": r["tempo"], "tempo_augment": tempo_augment_label(r)})
     return pd.DataFrame(rows)
 
 
@@ -90,7 +97,7 @@ def context_figure(df: pd.DataFrame, out: Path) -> None:
     for ax, d in zip(axes, ("A2S", "S2A")):
         sub = df[df.direction == d]
         for att, style in ((False, "o-"), (True, "s--")):
-            s = sub[sub.attention == att].sort_values("context_s")
+            s = sub[(sub.attention == att) & (sub.tempo_augment == "")].sort_values("context_s")   # the grid only
             if len(s):
                 ax.errorbar(s.context_s, s.MRR, yerr=[s.MRR - s.MRR_lo95, s.MRR_hi95 - s.MRR], fmt=style, capsize=3,
                             label="with attention" if att else "without attention")
@@ -114,8 +121,9 @@ def tempo_figure(results: list[dict], out: Path) -> None:
     for ax, d in zip(axes, DIRECTIONS):
         for r in ordered(results):
             ts = sorted(r["by_tempo"], key=lambda t: t["tempo"])
-            ax.plot([t["tempo"] for t in ts], [t[d]["MRR"] for t in ts], "s--" if r["attention"] else "o-",
-                    label=variant_label(r))
+            style = ("s--" if r["attention"] else "o-") if "tempo_augment" not in r else "D-"
+            ax.plot([t["tempo"] for t in ts], [t[d]["MRR"] for t in ts], style, label=variant_label(r),
+                    **({"lw": 2.5, "color": "black"} if "tempo_augment" in r else {}))
         ax.set_xscale("log", base=2)
         ticks = sorted({t["tempo"] for r in results for t in r["by_tempo"]})
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
@@ -137,6 +145,7 @@ def write_tables(results: list[dict], tables: Path, figures: Path) -> pd.DataFra
     shown = df.drop(columns=["variant", "context_frames", "tempo"]).rename(columns={"context_s": "context [s]"})
     shown["context [s]"] = [f"{v:g}" for v in shown["context [s]"]]
     shown["attention"] = ["yes" if a else "no" for a in shown.attention]
+    shown = shown.rename(columns={"tempo_augment": "tempo aug. ρ"})
     tables.with_suffix(".md").write_text(to_markdown(shown))
     tt = tempo_table(results)
     tempo_out = tables.with_name(tables.name + "_tempo")

@@ -70,6 +70,7 @@ def variant_retrieval(params: dict, variant: str, model_path: Path, dataset: Pat
     main = (next((r for r in by_tempo if r["tempo"] == params["evaluation"]["tempo"]), None)
             or snippet_retrieval(params, model_path, dataset, log, fit=fit, model=model))
     return {"variant": variant, **{k: v[k] for k in ("audio_context_frames", "attention", "sheet_context_px")},
+            **({"tempo_augment": v["tempo_augment"]} if "tempo_augment" in v else {}),
             "pool_window": fit, **main, "by_tempo": by_tempo}
 
 

@@ -141,6 +141,33 @@ def cut_spec(spec: torch.Tensor, start: torch.Tensor, lo: torch.Tensor, hi: torc
     return torch.where(ok[None], x, 0.0).permute(1, 0, 2).unsqueeze(1)
 
 
+def cut_spec_retimed(spec: torch.Tensor, frame: torch.Tensor, factor: torch.Tensor, lo: torch.Tensor,
+                     hi: torch.Tensor, frames: int = SPEC_CONTEXT_FRAMES) -> torch.Tensor:
+    """Audio snippets (B, 1, 92, ``frames``) as a rendering at tempo ratio ρ = ``factor`` (B,) would show them:
+    output frame j reads ``spec`` at ``frame + (j - frames // 2) x factor`` (linear interpolation), averaged
+    over ``ceil(factor)`` evenly spaced points across its span when ``factor`` > 1 (anti-aliasing, as the
+    longer analysis window of a faster rendering); frames outside [lo, hi) are 0. ``factor`` 1 equals
+    :func:`cut_spec` at ``frame - frames // 2``."""
+    dev = spec.device
+    f = factor.to(dev, torch.float32)
+    k = max(1, int(torch.ceil(f.max()).item()))                    # sub-samples per output frame
+    sub = (torch.arange(k, device=dev, dtype=torch.float32) - (k - 1) / 2) / k    # offsets within a frame's span
+    j = torch.arange(frames, device=dev, dtype=torch.float32) - frames // 2
+    pos = frame.to(dev, torch.float32)[:, None, None] + (j[None, :, None] + sub[None, None, :]
+                                                          * (f[:, None, None] > 1)) * f[:, None, None]
+    i0 = torch.floor(pos)
+    w = pos - i0
+    lo_, hi_ = lo.to(dev)[:, None, None], hi.to(dev)[:, None, None]
+
+    def read(i):                                                   # (92, B, frames, k), 0 outside [lo, hi)
+        i = i.long()
+        ok = (i >= lo_) & (i < hi_)
+        return torch.where(ok[None], spec[:, i.clamp(0, max(spec.shape[1] - 1, 0))], 0.0)
+
+    x = ((1 - w)[None] * read(i0) + w[None] * read(i0 + 1)).mean(dim=3)
+    return x.permute(1, 0, 2).unsqueeze(1)
+
+
 # --- snippet pairs (pretraining) -------------------------------------------------------------------
 
 def common_window(variants: dict) -> dict:
@@ -152,15 +179,19 @@ def common_window(variants: dict) -> dict:
 
 @dataclass
 class Augment:
-    """MSMD / lcasr ``full_aug``: system translation ±px, sheet scale range, onset jitter ±frames."""
+    """MSMD / lcasr ``full_aug``: system translation ±px, sheet scale range, onset jitter ±frames; and ours,
+    ``tempo``: the audio excerpt retimed as a rendering at a tempo ratio ρ drawn log-uniformly from this range
+    ((1, 1) = off, the anchors)."""
     system_translation: int = 0
     scale: tuple = (1.0, 1.0)
     onset_jitter: int = 0
+    tempo: tuple = (1.0, 1.0)
 
     @classmethod
-    def from_params(cls, augment: dict) -> "Augment":
-        """From ``train_snippet.augment`` of params.yaml."""
-        return cls(augment["system_translation"], tuple(augment["scale"]), augment["onset_jitter"])
+    def from_params(cls, augment: dict, tempo=(1.0, 1.0)) -> "Augment":
+        """From ``train_snippet.augment`` of params.yaml and a variant's ``tempo_augment``."""
+        return cls(augment["system_translation"], tuple(augment["scale"]), augment["onset_jitter"],
+                   tuple(float(r) for r in tempo))
 
 
 def snippet_batch(bank: SplitBank, rows: np.ndarray, aug: Augment | None = None,
@@ -175,13 +206,19 @@ def snippet_batch(bank: SplitBank, rows: np.ndarray, aug: Augment | None = None,
     cx = col(t.px + t.x).double()
     lo, hi = col(t.px), col(t.px + t.pw)
     frame, flo, fhi = col(t.pf + t.frame), col(t.pf), col(t.pf + t.pn)
-    dy = scale = None
+    dy = scale = rho = None
     if aug is not None:
         dy = torch.randint(-aug.system_translation, aug.system_translation + 1, (b,), generator=gen)
         scale = aug.scale[0] + (aug.scale[1] - aug.scale[0]) * torch.rand(b, generator=gen)
         frame = frame + torch.randint(-aug.onset_jitter, aug.onset_jitter + 1, (b,), generator=gen)
+        if tuple(aug.tempo) != (1.0, 1.0):      # drawn only when on: the anchors' batches stay as they were
+            log_lo, log_hi = np.log(aug.tempo[0]), np.log(aug.tempo[1])
+            rho = torch.exp(log_lo + (log_hi - log_lo) * torch.rand(b, generator=gen, dtype=torch.float64))
     sheet = cut_sheet(bank.sheet, cx, lo, hi, dy, scale, width=sheet_px)
-    audio = cut_spec(bank.spec, frame - context_frames // 2, flo, fhi, frames=context_frames)
+    if rho is None:
+        audio = cut_spec(bank.spec, frame - context_frames // 2, flo, fhi, frames=context_frames)
+    else:
+        audio = cut_spec_retimed(bank.spec, frame, rho, flo, fhi, frames=context_frames)
     return sheet, audio
 
 

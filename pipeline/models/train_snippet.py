@@ -44,6 +44,8 @@ def variant_settings(params: dict, variant: str | None) -> tuple[dict, dict, flo
     v = params["snippet_variants"][variant]
     geometry = {k: v[k] for k in ("audio_context_frames", "attention", "sheet_context_px")}
     weight = params["attention"]["entropy_weight"] if v["attention"] else 0.0
+    if "tempo_augment" in v:
+        geometry["tempo_augment"] = v["tempo_augment"]
     return {**params["train_snippet"], **(v.get("train_snippet") or {})}, geometry, weight
 
 
@@ -65,7 +67,7 @@ def train(params: dict, dataset: Path, out: Path, live: Path, checkpoint: Path, 
         + (f" (entropy weight {entropy_weight})" if geometry["attention"] else ""))
     model = SnippetModel(p["emb_dim"], use_cca=p["cca"], context_frames=ctx, attention=geometry["attention"],
                          sheet_px=sheet_px)
-    aug = Augment.from_params(p["augment"])
+    aug = Augment.from_params(p["augment"], geometry.get("tempo_augment", (1.0, 1.0)))
     v_rows = valid_rows(len(valid_bank.snippets), p["n_valid"])
     groups = item_groups(train_bank.snippets, ["piece", "x"]) if p["mask_other_renderings"] else None
 

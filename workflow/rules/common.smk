@@ -9,7 +9,8 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from pipeline.data.corpus import Index, batch_spec, piece_batches, piece_index
+from pipeline.data.corpus import Index, batch_priorities, batch_spec, piece_batches, piece_index
+from pipeline.data.render import plan_performances
 from pipeline.data.packfile import PackError, check_params as check_pack
 from pipeline.core.errors import ConfigError
 from pipeline.core.params import subset, validate as validate_params
@@ -32,6 +33,10 @@ DATA_DIR = PACK_DIR if FROM_PACK else "data/dataset"    # what training and eval
 
 PIECES = {p.name: p for p in INDEX.pieces}
 PIECE_BATCHES = piece_batches(INDEX.pieces, config["corpus"]["batch_pieces"])   # {batch id: [Piece]}
+# Longest batches first (pipeline.data.piece.batch_priorities); an alignment figure outranks every batch
+BATCH_PRIORITY = batch_priorities(PIECE_BATCHES, lambda p: [
+    config["render"]["soundfonts"][sf]["file"] for _, sf in plan_performances(p.name, p.split, config["render"], config["seed"])])
+FIGURE_PRIORITY = len(PIECE_BATCHES)
 PIECES_ROOT = "data/pieces"
 PIECE_STEPS = ("score", "audio", "passages")    # a piece's output folders (pipeline.data.piece.STEPS)
 # the pipeline package next to the Snakefile (relative when run from the project root)

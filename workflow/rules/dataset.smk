@@ -40,7 +40,7 @@ rule alignment_figure:
         "../../environment.yml"
     log:
         "logs/figures/alignment/{piece}.log",
-    priority: 1  # as soon as its piece is built: none is left running when the training needs every core
+    priority: FIGURE_PRIORITY  # as soon as its piece is built: none is left running when the training needs every core
     threads: 1
     resources:
         mem_mb=2000,

@@ -27,6 +27,7 @@ for _batch, _members in PIECE_BATCHES.items():
             f"logs/benchmarks/piece/{_batch}.tsv"
         group:
             "piece"  # bundled into fewer cluster jobs by the cluster profile (group-components); no effect locally
+        priority: BATCH_PRIORITY[_batch]  # longest first: the short batches fill the cores at the end
         threads: 1
         resources:
             mem_mb=2000,
