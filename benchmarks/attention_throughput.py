@@ -75,12 +75,12 @@ def main(argv=None) -> int:
                      "pairs_per_s": round(batch_size / best[name], 1)})
     plain = {(r["context_frames"], r["sheet_px"]): r for r in rows if not r["attention"]}
     print(f"torch threads {torch.get_num_threads()}, {args.steps} steps x {args.rounds} rounds (best round)")
-    print(f"{'variant':8s} {'context':>8s} {'attention':>9s} {'s/step':>8s} {'pairs/s':>8s} {'vs plain':>9s}")
+    print(f"{'variant':12s} {'context':>8s} {'attention':>9s} {'s/step':>8s} {'pairs/s':>8s} {'vs plain':>9s}")
     for r in rows:
         base = plain.get((r["context_frames"], r["sheet_px"]))
         r["relative_to_plain"] = round(r["pairs_per_s"] / base["pairs_per_s"], 3) if r["attention"] and base else None
         rel = f"x{r['relative_to_plain']:.2f}" if r["relative_to_plain"] else ""
-        print(f"{r['variant']:8s} {r['context_frames']:8d} {str(r['attention']):>9s} {r['s_per_step']:8.3f} "
+        print(f"{r['variant']:12s} {r['context_frames']:8d} {str(r['attention']):>9s} {r['s_per_step']:8.3f} "
               f"{r['pairs_per_s']:8.1f} {rel:>9s}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
