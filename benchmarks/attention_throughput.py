@@ -50,7 +50,7 @@ def main(argv=None) -> int:
         bank = load_split(args.dataset, "train", context_frames=ctx, sheet_px=sheet_px)
         gen = torch.Generator().manual_seed(0)
         rows = np.asarray(torch.randint(0, len(bank.snippets), (p["batch_size"],), generator=gen))
-        aug = Augment.from_params(p["augment"], geometry.get("tempo_augment", (1.0, 1.0)))
+        aug = Augment.from_params(p["augment"], geometry.get("tempo_augment"))
         batch = snippet_batch(bank, rows, aug, gen, ctx, sheet_px)
         torch.manual_seed(0)
         model = SnippetModel(p["emb_dim"], use_cca=p["cca"], context_frames=ctx, attention=geometry["attention"],

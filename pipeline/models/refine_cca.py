@@ -44,7 +44,7 @@ def refine(params: dict, dataset: Path, snippet_model: Path, out: Path, log=prin
     v_rows = valid_rows(len(valid_bank.snippets), sp["n_valid"])
     before = validation_summary(*embed_snippets(SnippetModel.from_artifact(art).to(device), valid_bank, v_rows))
     gen = epoch_generator(params["seed"], 0)
-    aug = Augment.from_params(sp["augment"], art["meta"].get("tempo_augment", (1.0, 1.0)))   # as it was trained
+    aug = Augment.from_params(sp["augment"], art["meta"].get("tempo_augment"))   # as it was trained
     rows = np.concatenate(epoch_rows(len(train_bank.snippets), p["n_pairs"], p["n_pairs"], gen))
     xs, ys = [], []
     for i in range(0, len(rows), 512):

@@ -14,6 +14,7 @@ exact-halving bilinear resize); pixel values are scaled to [0, 1] with white = 1
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,8 +150,8 @@ def cut_spec_retimed(spec: torch.Tensor, frame: torch.Tensor, factor: torch.Tens
     longer analysis window of a faster rendering); frames outside [lo, hi) are 0. ``factor`` 1 equals
     :func:`cut_spec` at ``frame - frames // 2``."""
     dev = spec.device
+    k = max(1, math.ceil(float(factor.max())))                    # sub-samples per output frame (read before the move)
     f = factor.to(dev, torch.float32)
-    k = max(1, int(torch.ceil(f.max()).item()))                    # sub-samples per output frame
     sub = (torch.arange(k, device=dev, dtype=torch.float32) - (k - 1) / 2) / k    # offsets within a frame's span
     j = torch.arange(frames, device=dev, dtype=torch.float32) - frames // 2
     pos = frame.to(dev, torch.float32)[:, None, None] + (j[None, :, None] + sub[None, None, :]
@@ -188,10 +189,10 @@ class Augment:
     tempo: tuple = (1.0, 1.0)
 
     @classmethod
-    def from_params(cls, augment: dict, tempo=(1.0, 1.0)) -> "Augment":
-        """From ``train_snippet.augment`` of params.yaml and a variant's ``tempo_augment``."""
+    def from_params(cls, augment: dict, tempo=None) -> "Augment":
+        """From ``train_snippet.augment`` of params.yaml and a variant's ``tempo_augment`` (None: off)."""
         return cls(augment["system_translation"], tuple(augment["scale"]), augment["onset_jitter"],
-                   tuple(float(r) for r in tempo))
+                   tuple(float(r) for r in tempo or (1.0, 1.0)))
 
 
 def snippet_batch(bank: SplitBank, rows: np.ndarray, aug: Augment | None = None,

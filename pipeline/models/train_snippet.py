@@ -67,7 +67,7 @@ def train(params: dict, dataset: Path, out: Path, live: Path, checkpoint: Path, 
         + (f" (entropy weight {entropy_weight})" if geometry["attention"] else ""))
     model = SnippetModel(p["emb_dim"], use_cca=p["cca"], context_frames=ctx, attention=geometry["attention"],
                          sheet_px=sheet_px)
-    aug = Augment.from_params(p["augment"], geometry.get("tempo_augment", (1.0, 1.0)))
+    aug = Augment.from_params(p["augment"], geometry.get("tempo_augment"))
     v_rows = valid_rows(len(valid_bank.snippets), p["n_valid"])
     groups = item_groups(train_bank.snippets, ["piece", "x"]) if p["mask_other_renderings"] else None
 

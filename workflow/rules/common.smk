@@ -33,7 +33,7 @@ DATA_DIR = PACK_DIR if FROM_PACK else "data/dataset"    # what training and eval
 
 PIECES = {p.name: p for p in INDEX.pieces}
 PIECE_BATCHES = piece_batches(INDEX.pieces, config["corpus"]["batch_pieces"])   # {batch id: [Piece]}
-# Longest batches first (pipeline.data.piece.batch_priorities); an alignment figure outranks every batch
+# Longest batches first (pipeline.data.corpus.batch_priorities); an alignment figure outranks every batch
 BATCH_PRIORITY = batch_priorities(PIECE_BATCHES, lambda p: [
     config["render"]["soundfonts"][sf]["file"] for _, sf in plan_performances(p.name, p.split, config["render"], config["seed"])])
 FIGURE_PRIORITY = len(PIECE_BATCHES)
